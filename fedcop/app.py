@@ -1,0 +1,77 @@
+"""The web application: routes, error handling and the lifespan that builds shared state."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.templating import Jinja2Templates
+
+from fedcop import db as database
+from fedcop.ap.urls import LocalUrls
+from fedcop.errors import FedcopError
+from fedcop.services.actors import ensure_instance_actor
+from fedcop.settings import Settings
+from fedcop.web import actors, pages, wellknown
+from fedcop.web.errors import http_exception_handler, unexpected_error_handler
+from fedcop.web.state import AppState
+
+log = logging.getLogger(__name__)
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+class DatabaseNotMigratedError(FedcopError):
+    """PostgreSQL is behind the code's schema; `fedcop migrate` must run first."""
+
+
+def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Starlette:
+    """Build the ASGI app. The engine is created in the lifespan unless one is handed in."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own_engine = engine is None
+        active_engine = engine or database.create_engine(settings.database_url)
+        try:
+            app.state.fedcop = await build_state(settings, active_engine)
+            yield
+        finally:
+            if own_engine:
+                await active_engine.dispose()
+
+    app = Starlette(
+        routes=wellknown.routes + actors.routes + pages.routes,
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            Exception: unexpected_error_handler,
+        },
+        lifespan=lifespan,
+    )
+    return app
+
+
+async def build_state(settings: Settings, engine: AsyncEngine) -> AppState:
+    await prepare_database(settings, engine)
+    db = database.session_maker(engine)
+    urls = LocalUrls(settings.base_url)
+    await ensure_instance_actor(db, urls, settings.host)
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.globals.update(
+        instance_name=settings.instance_name,
+        instance_description=settings.instance_description,
+    )
+    return AppState(settings=settings, engine=engine, db=db, urls=urls, templates=templates)
+
+
+async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:
+    """Migrate SQLite by itself; refuse to start on an unmigrated PostgreSQL."""
+    if settings.is_sqlite:
+        await database.upgrade(engine)
+    elif not await database.is_up_to_date(engine):
+        raise DatabaseNotMigratedError(
+            "the PostgreSQL schema is not at the latest revision: run `fedcop migrate` first"
+        )

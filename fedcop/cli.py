@@ -1,0 +1,166 @@
+"""The `fedcop` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import click
+import uvicorn
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from fedcop import db as database
+from fedcop.app import build_state, create_app
+from fedcop.errors import FedcopError, SettingsError
+from fedcop.models import GroupVisibility
+from fedcop.services import actors as actor_services
+from fedcop.services.demo import seed_demo
+from fedcop.settings import Settings
+from fedcop.web.state import AppState
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        click.echo(f"fedcop: {exc}", err=True)
+        sys.exit(2)
+
+
+def _friendly_errors(func: Callable[P, T]) -> Callable[P, T]:
+    """Turn expected failures into one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return func(*args, **kwargs)
+        except FedcopError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except (OperationalError, DBAPIError, OSError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise click.ClickException(f"database unreachable: {reason}") from exc
+
+    return wrapper
+
+
+def _with_state(action: Callable[[AppState], Awaitable[T]]) -> T:
+    settings = _load_settings()
+
+    async def run() -> T:
+        engine = database.create_engine(settings.database_url)
+        try:
+            return await action(await build_state(settings, engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+@click.version_option(package_name="fedcop")
+def main() -> None:
+    """fedcop: a federated server for communities of practice."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo", is_flag=True, help="Create a demo person and community if missing.")
+@_friendly_errors
+def serve(host: str, port: int, demo: bool) -> None:
+    """Run the web server (and, on SQLite, migrate the database first)."""
+    settings = _load_settings()
+    if demo:
+        _with_state(lambda state: _print_demo(state))
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level=settings.log_level, proxy_headers=True
+    )
+    uvicorn.Server(config).run()
+
+
+async def _print_demo(state: AppState) -> None:
+    for line in await seed_demo(state.db, state.urls):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--to", "target", default="head", show_default=True, help="Upgrade to this revision.")
+@click.option("--down-to", "down_target", default=None, help="Downgrade to this revision.")
+@_friendly_errors
+def migrate(target: str, down_target: str | None) -> None:
+    """Bring the database schema to the latest (or given) revision."""
+    settings = _load_settings()
+
+    async def run() -> str | None:
+        engine = database.create_engine(settings.database_url)
+        try:
+            if down_target is not None:
+                await database.downgrade(engine, down_target)
+            else:
+                await database.upgrade(engine, target)
+            return await database.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"database at revision {asyncio.run(run()) or 'base (empty)'}")
+
+
+@main.group()
+def user() -> None:
+    """Manage local people."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="Display name.")
+@click.option("--admin", is_flag=True, help="Make this person an instance administrator.")
+@_friendly_errors
+def user_create(username: str, name: str, admin: bool) -> None:
+    """Create a person."""
+    made = _with_state(
+        lambda s: actor_services.create_person(s.db, s.urls, username, name=name, admin=admin)
+    )
+    click.echo(f"created person {made.handle}\n  {made.ap_id}")
+
+
+@main.group()
+def group() -> None:
+    """Manage community groups."""
+
+
+@group.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="The community's name.")
+@click.option("--owner", default=None, help="Username of the local person who owns it.")
+@click.option(
+    "--visibility",
+    type=click.Choice([v.value for v in GroupVisibility]),
+    default=GroupVisibility.OPEN.value,
+    show_default=True,
+)
+@click.option("--description", default="", help="A short plain-text description.")
+@_friendly_errors
+def group_create(
+    username: str, name: str, owner: str | None, visibility: str, description: str
+) -> None:
+    """Create a community group."""
+
+    async def create(state: AppState) -> Any:
+        return await actor_services.create_group(
+            state.db,
+            state.urls,
+            username,
+            name=name,
+            owner=owner,
+            visibility=visibility,
+            description=description,
+        )
+
+    made = _with_state(create)
+    click.echo(f"created {visibility} group {made.handle}\n  {made.ap_id}")

@@ -1,0 +1,93 @@
+"""Actor documents and their collections: AS2 for servers, HTML profiles for browsers."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fedcop.ap.actors import actor_to_ap
+from fedcop.ap.collections import inline_collection, ordered_collection, ordered_collection_page
+from fedcop.models import Actor, ActorType
+from fedcop.services.actors import find_local_actor
+from fedcop.services.collections import group_moderator_ids
+from fedcop.web.negotiation import wants_activity_json
+from fedcop.web.responses import ActivityJSONResponse
+from fedcop.web.state import app_state
+
+_TYPE_BY_PREFIX = {"users": ActorType.PERSON, "groups": ActorType.GROUP}
+_PAGED_COLLECTIONS = ("outbox", "followers", "following")
+
+
+async def _actor_for(request: Request) -> Actor:
+    """The local actor the URL names, checking the path prefix matches the actor's type."""
+    state = app_state(request)
+    if request.url.path.startswith("/actor"):
+        async with state.db() as session:
+            actor = await find_local_actor(session, state.settings.host)
+        expected = ActorType.APPLICATION
+    else:
+        prefix = request.url.path.split("/", 2)[1]
+        async with state.db() as session:
+            actor = await find_local_actor(session, request.path_params["username"])
+        expected = _TYPE_BY_PREFIX[prefix]
+    if actor is None or actor.type != expected:
+        raise HTTPException(404, "There is no such person or group here.")
+    if actor.deleted_at is not None:
+        raise HTTPException(410, "This account has been deleted.")
+    return actor
+
+
+async def actor_document(request: Request) -> Response:
+    actor = await _actor_for(request)
+    state = app_state(request)
+    if wants_activity_json(request):
+        return ActivityJSONResponse(actor_to_ap(actor, state.urls))
+    template = "group.html" if actor.type == ActorType.GROUP else "person.html"
+    context = {"actor": actor, "handle": state.urls.handle(actor.username)}
+    if actor.type == ActorType.GROUP:
+        context["moderators"] = await group_moderator_ids(state.db, actor)
+    response = state.templates.TemplateResponse(request, template, context)
+    response.headers["vary"] = "Accept"
+    return response
+
+
+async def paged_collection(request: Request) -> Response:
+    """Outbox, followers and following. Empty until publishing and following exist."""
+    actor = await _actor_for(request)
+    name = request.url.path.rsplit("/", 1)[1]
+    collection_id = f"{actor.ap_id}/{name}"
+    if "page" not in request.query_params:
+        return ActivityJSONResponse(
+            ordered_collection(collection_id, 0, first=f"{collection_id}?page=1")
+        )
+    return ActivityJSONResponse(
+        ordered_collection_page(f"{collection_id}?page=1", collection_id, [])
+    )
+
+
+async def featured_collection(request: Request) -> Response:
+    actor = await _actor_for(request)
+    return ActivityJSONResponse(inline_collection(f"{actor.ap_id}/collections/featured", []))
+
+
+async def moderators_collection(request: Request) -> Response:
+    actor = await _actor_for(request)
+    moderators = await group_moderator_ids(app_state(request).db, actor)
+    return ActivityJSONResponse(inline_collection(f"{actor.ap_id}/moderators", moderators))
+
+
+def _actor_routes(prefix: str) -> list[Route]:
+    base = "/actor" if prefix == "actor" else f"/{prefix}/{{username}}"
+    routes = [
+        Route(base, actor_document),
+        Route(f"{base}/collections/featured", featured_collection),
+    ]
+    routes += [Route(f"{base}/{name}", paged_collection) for name in _PAGED_COLLECTIONS]
+    if prefix == "groups":
+        routes.append(Route(f"{base}/moderators", moderators_collection))
+    return routes
+
+
+routes = _actor_routes("users") + _actor_routes("groups") + _actor_routes("actor")

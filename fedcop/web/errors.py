@@ -1,0 +1,47 @@
+"""Error responses: JSON for servers and API clients, a readable page for people.
+
+No response ever carries a stack trace; unexpected errors are logged with one.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fedcop.web.negotiation import wants_activity_json
+from fedcop.web.responses import JSONResponse
+from fedcop.web.state import app_state
+
+log = logging.getLogger(__name__)
+
+
+def error_response(request: Request, status_code: int, detail: str) -> Response:
+    headers = {"vary": "Accept"}
+    if wants_activity_json(request) or request.url.path.startswith(("/api/", "/.well-known/")):
+        return JSONResponse({"error": detail}, status_code=status_code, headers=headers)
+    templates = app_state(request).templates
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status_code": status_code, "title": HTTPStatus(status_code).phrase, "detail": detail},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail else HTTPStatus(exc.status_code).phrase
+    response = error_response(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "Something went wrong on this server.")

@@ -1,0 +1,99 @@
+"""Discovery endpoints: WebFinger, host-meta and NodeInfo (INTEROP §1)."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fedcop.ap import discovery
+from fedcop.models import ActorType
+from fedcop.services.actors import find_local_actor, node_usage
+from fedcop.web.responses import JRDResponse, JSONResponse
+from fedcop.web.state import AppState, app_state
+
+_NODEINFO_PROFILE = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/{}#"'
+
+
+async def webfinger(request: Request) -> Response:
+    state = app_state(request)
+    resource = request.query_params.get("resource", "").strip()
+    if not resource:
+        raise HTTPException(400, "the resource parameter is required, e.g. acct:name@host")
+    username = _username_for(resource, state)
+    async with state.db() as session:
+        actor = await find_local_actor(session, username)
+    if actor is None:
+        raise HTTPException(404, f"no account {resource!r} on this server")
+    if actor.deleted_at is not None:
+        raise HTTPException(410, f"the account {resource!r} has been deleted")
+    return JRDResponse(
+        discovery.webfinger(
+            f"acct:{actor.username}@{state.urls.domain}",
+            actor.ap_id,
+            actor.ap_id,
+            is_group=actor.type == ActorType.GROUP,
+        )
+    )
+
+
+def _username_for(resource: str, state: AppState) -> str:
+    """The local username a resource names: `acct:user@host`, or the actor URL itself."""
+    if resource.startswith(("http://", "https://")):
+        if not state.urls.is_local(resource):
+            raise HTTPException(404, f"{resource!r} is not on this server")
+        return resource.rstrip("/").rsplit("/", 1)[-1]
+    parsed = discovery.parse_acct(resource)
+    if parsed is None:
+        raise HTTPException(400, f"{resource!r} is not of the form acct:name@host")
+    username, host = parsed
+    if host != state.urls.domain:
+        raise HTTPException(404, f"{host!r} is not this server ({state.urls.domain})")
+    return username
+
+
+async def host_meta(request: Request) -> Response:
+    return Response(
+        discovery.host_meta(app_state(request).urls.base_url),
+        media_type="application/xrd+xml",
+        headers={"access-control-allow-origin": "*"},
+    )
+
+
+async def nodeinfo_links(request: Request) -> Response:
+    return JSONResponse(
+        discovery.nodeinfo_links(app_state(request).urls.base_url),
+        headers={"access-control-allow-origin": "*"},
+    )
+
+
+async def nodeinfo(request: Request) -> Response:
+    version = request.path_params["version"]
+    if version not in discovery.NODEINFO_SCHEMAS:
+        raise HTTPException(404, f"NodeInfo {version} is not served; try 2.0 or 2.1")
+    state = app_state(request)
+    document = discovery.nodeinfo(
+        version,
+        await node_usage(state.db),
+        open_registrations=state.settings.open_registrations,
+        metadata={
+            "nodeName": state.settings.instance_name,
+            "nodeDescription": state.settings.instance_description,
+        },
+    )
+    return JSONResponse(
+        document,
+        headers={
+            "content-type": _NODEINFO_PROFILE.format(version),
+            "access-control-allow-origin": "*",
+        },
+    )
+
+
+routes = [
+    Route("/.well-known/webfinger", webfinger),
+    Route("/.well-known/host-meta", host_meta),
+    Route("/.well-known/nodeinfo", nodeinfo_links),
+    Route("/nodeinfo/{version}", nodeinfo),
+]
