@@ -1,0 +1,110 @@
+"""The command line: what it makes, what it prints, and how it fails."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner, Result
+
+from fedcop import db as database
+from fedcop.cli import main
+from tests.conftest import TEST_DOMAIN, TEST_SECRET
+
+
+def _run(database_url: str, *args: str, **env: str) -> Result:
+    environment = {
+        "FEDCOP_DOMAIN": TEST_DOMAIN,
+        "FEDCOP_DATABASE_URL": database_url,
+        "FEDCOP_SECRET_KEY": TEST_SECRET,
+        **env,
+    }
+    return CliRunner().invoke(main, list(args), env=environment)
+
+
+def test_user_create_prints_handle_and_url(database_url: str) -> None:
+    result = _run(database_url, "user", "create", "Alice", "--name", "Alice Example", "--admin")
+    assert result.exit_code == 0, result.output
+    assert f"@alice@{TEST_DOMAIN}" in result.output
+    assert f"https://{TEST_DOMAIN}/users/alice" in result.output
+
+
+def test_group_create_with_owner_and_visibility(database_url: str) -> None:
+    assert _run(database_url, "user", "create", "carol").exit_code == 0
+    result = _run(
+        database_url,
+        "group", "create", "frailty", "--name", "Frailty CoP",
+        "--owner", "carol", "--visibility", "approval",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"created approval group @frailty@{TEST_DOMAIN}" in result.output
+    assert f"https://{TEST_DOMAIN}/groups/frailty" in result.output
+
+
+def test_duplicate_name_fails_with_one_line(database_url: str) -> None:
+    assert _run(database_url, "user", "create", "alice").exit_code == 0
+    result = _run(database_url, "group", "create", "ALICE", "--name", "Clash")
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: the name 'alice' is already taken"
+
+
+@pytest.mark.parametrize("name", ["-bad", "has space", "émile", "a" * 31])
+def test_invalid_username_fails_with_reason(database_url: str, name: str) -> None:
+    result = _run(database_url, "user", "create", "--", name)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: username")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_unknown_owner_fails(database_url: str) -> None:
+    result = _run(database_url, "group", "create", "g", "--name", "G", "--owner", "ghost")
+    assert result.exit_code == 1
+    assert "no local person named 'ghost'" in result.output
+
+
+def test_bad_visibility_is_rejected_by_the_parser(database_url: str) -> None:
+    result = _run(database_url, "group", "create", "g", "--name", "G", "--visibility", "secret")
+    assert result.exit_code == 2
+    assert "'secret' is not one of" in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_database_unreachable_is_one_line(backend: str) -> None:
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    result = _run("postgresql://postgres@127.0.0.1:1/none", "user", "create", "alice")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: database unreachable:")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_bad_settings_are_all_reported(backend: str) -> None:
+    result = _run(
+        "mysql://x",
+        "user",
+        "create",
+        "alice",
+        FEDCOP_DOMAIN="https://bad/",
+        FEDCOP_SCHEME="gopher",
+        FEDCOP_SECRET_KEY="short",
+    )
+    assert result.exit_code == 2
+    for name in ("FEDCOP_DOMAIN", "FEDCOP_SCHEME", "FEDCOP_SECRET_KEY", "FEDCOP_DATABASE_URL"):
+        assert name in result.output
+
+
+def test_migrate_up_and_down(empty_database_url: str) -> None:
+    head = database.head_revision()
+    result = _run(empty_database_url, "migrate")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"database at revision {head}"
+    result = _run(empty_database_url, "migrate", "--down-to", "base")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "database at revision base (empty)"
+
+
+def test_postgres_refuses_to_start_unmigrated(empty_database_url: str) -> None:
+    result = _run(empty_database_url, "user", "create", "alice")
+    if empty_database_url.startswith("sqlite"):
+        assert result.exit_code == 0  # SQLite migrates by itself
+    else:
+        assert result.exit_code == 1
+        assert "run `fedcop migrate` first" in result.output

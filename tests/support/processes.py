@@ -1,0 +1,62 @@
+"""Starting fedcop as a real OS process on loopback, bounded in time."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+
+START_TIMEOUT_SECONDS = 30.0
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fedcop_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fedcop", *args]
+
+
+@contextlib.contextmanager
+def running_server(env: dict[str, str], port: int, *extra: str) -> Iterator[str]:
+    """Run `fedcop serve` on 127.0.0.1:port until the block ends; yield its base URL."""
+    command = fedcop_command("serve", "--host", "127.0.0.1", "--port", str(port), *extra)
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, base_url)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _wait_until_up(process: subprocess.Popen[str], base_url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"fedcop serve exited with {process.returncode}:\n{output}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/nodeinfo/2.1", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"fedcop serve did not answer at {base_url} in {START_TIMEOUT_SECONDS}s")
