@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from fedcop.models.activity import OutboxActivity
 from fedcop.models.actor import Actor, ActorType, GroupVisibility, LocalKey
 from fedcop.models.base import Base, utcnow
 from fedcop.models.group import GroupMember, GroupRole, MembershipState
+from fedcop.models.policy import BlockSeverity, DomainBlock
 
 __all__ = [
     "Actor",
     "ActorType",
     "Base",
+    "BlockSeverity",
+    "DomainBlock",
     "GroupMember",
     "GroupRole",
     "GroupVisibility",
     "LocalKey",
     "MembershipState",
+    "OutboxActivity",
     "utcnow",
 ]
