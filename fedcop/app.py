@@ -5,17 +5,26 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.templating import Jinja2Templates
 
+from fedcop import __version__
 from fedcop import db as database
 from fedcop.ap.urls import LocalUrls
 from fedcop.errors import FedcopError
+from fedcop.federation.client import FederationClient
+from fedcop.federation.policy import FederationPolicy
+from fedcop.federation.remote_actors import RemoteActors
+from fedcop.security.ssrf import AddressGuard, Resolve, system_resolve
 from fedcop.services.actors import ensure_instance_actor
+from fedcop.services.keys import local_signer
 from fedcop.settings import Settings
 from fedcop.web import actors, pages, wellknown
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
@@ -29,16 +38,25 @@ class DatabaseNotMigratedError(FedcopError):
     """PostgreSQL is behind the code's schema; `fedcop migrate` must run first."""
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Starlette:
-    """Build the ASGI app. The engine is created in the lifespan unless one is handed in."""
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    network: Network | None = None,
+) -> Starlette:
+    """Build the ASGI app. The engine is created in the lifespan unless one is handed in;
+    `network` replaces the outbound transport and name resolution (tests)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
         active_engine = engine or database.create_engine(settings.database_url)
         try:
-            app.state.fedcop = await build_state(settings, active_engine)
-            yield
+            app.state.fedcop = await build_state(settings, active_engine, network)
+            try:
+                yield
+            finally:
+                await app.state.fedcop.client.aclose()
         finally:
             if own_engine:
                 await active_engine.dispose()
@@ -54,17 +72,52 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Star
     return app
 
 
-async def build_state(settings: Settings, engine: AsyncEngine) -> AppState:
+@dataclass(frozen=True, slots=True)
+class Network:
+    """How this process reaches other servers; tests swap in in-process peers."""
+
+    transport: httpx.AsyncBaseTransport | None = None
+    resolve: Resolve = system_resolve
+
+
+async def build_state(
+    settings: Settings, engine: AsyncEngine, network: Network | None = None
+) -> AppState:
+    network = network or Network()
     await prepare_database(settings, engine)
     db = database.session_maker(engine)
     urls = LocalUrls(settings.base_url)
-    await ensure_instance_actor(db, urls, settings.host)
+    instance_signer = await local_signer(db, await ensure_instance_actor(db, urls, settings.host))
+    guard = AddressGuard(allow_private=settings.allow_private_addresses, resolve=network.resolve)
+    client = FederationClient(
+        user_agent=f"fedcop/{__version__} (+{settings.base_url}/)",
+        guard=guard,
+        transport=network.transport,
+    )
+    remote_actors = RemoteActors(
+        db,
+        client,
+        urls,
+        instance_signer,
+        max_age=timedelta(hours=settings.remote_actor_max_age_hours),
+        remote_scheme=settings.scheme,
+    )
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals.update(
         instance_name=settings.instance_name,
         instance_description=settings.instance_description,
     )
-    return AppState(settings=settings, engine=engine, db=db, urls=urls, templates=templates)
+    return AppState(
+        settings=settings,
+        engine=engine,
+        db=db,
+        urls=urls,
+        templates=templates,
+        client=client,
+        remote_actors=remote_actors,
+        policy=FederationPolicy(db),
+        instance_signer=instance_signer,
+    )
 
 
 async def prepare_database(settings: Settings, engine: AsyncEngine) -> None:

@@ -15,9 +15,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from fedcop import db as database
 from fedcop.app import build_state, create_app
 from fedcop.errors import FedcopError, SettingsError
-from fedcop.models import GroupVisibility
+from fedcop.federation.remote_actors import ResolveError
+from fedcop.models import BlockSeverity, GroupVisibility
 from fedcop.services import actors as actor_services
+from fedcop.services import policy as policy_services
 from fedcop.services.demo import seed_demo
+from fedcop.services.keys import rotate_key
 from fedcop.settings import Settings
 from fedcop.web.state import AppState
 
@@ -164,3 +167,73 @@ def group_create(
 
     made = _with_state(create)
     click.echo(f"created {visibility} group {made.handle}\n  {made.ap_id}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage local actors' signing keys."""
+
+
+@keys.command("rotate")
+@click.argument("username")
+@_friendly_errors
+def keys_rotate(username: str) -> None:
+    """Replace an actor's key pair and queue an Update of the actor for its followers."""
+    update_id = _with_state(lambda s: rotate_key(s.db, s.urls, username))
+    click.echo(f"rotated the key of {username}; queued {update_id}")
+
+
+@main.group()
+def domain() -> None:
+    """Decide which servers this instance federates with."""
+
+
+@domain.command("block")
+@click.argument("name")
+@click.option(
+    "--severity",
+    type=click.Choice([s.value for s in BlockSeverity]),
+    default=BlockSeverity.SUSPEND.value,
+    show_default=True,
+)
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@_friendly_errors
+def domain_block(name: str, severity: str, reason: str) -> None:
+    """Block a server (and its subdomains)."""
+    _with_state(lambda s: policy_services.block_domain(s.db, name, severity, reason))
+    click.echo(f"{severity} {name.lower()}")
+
+
+@domain.command("unblock")
+@click.argument("name")
+@_friendly_errors
+def domain_unblock(name: str) -> None:
+    """Lift a block."""
+    _with_state(lambda s: policy_services.unblock_domain(s.db, name))
+    click.echo(f"unblocked {name.lower()}")
+
+
+@domain.command("list")
+@_friendly_errors
+def domain_list() -> None:
+    """List blocked servers."""
+    for block in _with_state(lambda s: policy_services.list_blocks(s.db)):
+        click.echo(f"{block.domain}\t{block.severity}\t{block.reason}")
+
+
+@main.command()
+@click.argument("handle_or_url")
+@_friendly_errors
+def resolve(handle_or_url: str) -> None:
+    """Look a remote actor up (WebFinger for @user@host) and store it."""
+
+    async def run(state: AppState) -> Any:
+        if handle_or_url.startswith(("http://", "https://")):
+            return await state.remote_actors.get(handle_or_url, refresh=True)
+        return await state.remote_actors.by_handle(handle_or_url)
+
+    try:
+        actor = _with_state(run)
+    except ResolveError as exc:
+        raise click.ClickException(exc.reason) from exc
+    click.echo(f"{actor.type} {actor.handle}\n  {actor.ap_id}\n  inbox {actor.inbox_url}")

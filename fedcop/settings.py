@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fedcop.errors import SettingsError
+from fedcop.errors import SettingsError, ValidationError
 
 _HOST_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
@@ -40,6 +40,7 @@ class Settings:
     allow_private_addresses: bool = False
     authorized_fetch: bool = False
     log_level: str = "info"
+    remote_actor_max_age_hours: int = 24
 
     @property
     def base_url(self) -> str:
@@ -71,6 +72,9 @@ class Settings:
             open_registrations=reader.flag("FEDCOP_OPEN_REGISTRATIONS", default=False),
             allow_private_addresses=reader.flag("FEDCOP_ALLOW_PRIVATE_ADDRESSES", default=False),
             authorized_fetch=reader.flag("FEDCOP_AUTHORIZED_FETCH", default=False),
+            remote_actor_max_age_hours=reader.integer(
+                "FEDCOP_REMOTE_ACTOR_MAX_AGE_HOURS", 24, minimum=1, maximum=24 * 30
+            ),
             log_level=reader.choice(
                 "FEDCOP_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
             ),
@@ -148,11 +152,30 @@ class _EnvReader:
             self.problems.append(f"{name} is longer than {max_length} characters")
         return value
 
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self._get(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name}={raw!r} must be a whole number")
+            return default
+        if not minimum <= value <= maximum:
+            self.problems.append(f"{name}={value} must be between {minimum} and {maximum}")
+        return value
+
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self._get(name, default).lower()
         if value not in allowed:
             self.problems.append(f"{name}={value!r} must be one of {', '.join(allowed)}")
         return value
+
+
+def normalise_domain(value: str) -> str:
+    """A host name (with optional port) in canonical lowercase form, or ValidationError."""
+    domain = value.strip().lower()
+    if not _HOST_RE.match(domain):
+        raise ValidationError(f"{value!r} is not a host name")
+    return domain
 
 
 def normalise_database_url(url: str) -> str:

@@ -19,9 +19,10 @@ from fedcop.db import create_engine
 from fedcop.settings import Settings
 from fedcop.web.state import AppState
 from tests.support.databases import DatabaseFactory, postgres_admin_url
+from tests.support.settings import TEST_DOMAIN, TEST_SECRET, make_settings
 
-TEST_DOMAIN = "fedcop.test"
-TEST_SECRET = "test-secret-" + "x" * 40
+__all__ = ["TEST_DOMAIN", "TEST_SECRET", "make_settings"]
+
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -60,17 +61,6 @@ def empty_database_url(backend: str, database_factory: DatabaseFactory) -> Itera
     url = database_factory.create(backend, migrated=False)
     yield url
     database_factory.drop(url)
-
-
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "domain": TEST_DOMAIN,
-        "scheme": "https",
-        "database_url": database_url,
-        "secret_key": TEST_SECRET,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

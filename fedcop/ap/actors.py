@@ -57,3 +57,16 @@ def moderators_url(group_id: str) -> str:
 
 def _iso(actor: Actor) -> str:
     return actor.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_MINIMAL_FIELDS = (
+    *("@context", "id", "type", "preferredUsername", "url"),
+    *("inbox", "outbox", "endpoints", "publicKey"),
+)
+
+
+def minimal_actor_to_ap(actor: Actor, urls: LocalUrls) -> dict[str, Any]:
+    """The actor stripped to what verifying its signatures needs (served under authorized fetch
+    to unsigned requests)."""
+    full = actor_to_ap(actor, urls)
+    return {name: full[name] for name in _MINIMAL_FIELDS}

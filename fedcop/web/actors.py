@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fedcop.ap.actors import actor_to_ap
+from fedcop.ap.actors import actor_to_ap, minimal_actor_to_ap
 from fedcop.ap.collections import inline_collection, ordered_collection, ordered_collection_page
 from fedcop.models import Actor, ActorType
 from fedcop.services.actors import find_local_actor
 from fedcop.services.collections import group_moderator_ids
 from fedcop.web.negotiation import wants_activity_json
 from fedcop.web.responses import ActivityJSONResponse
+from fedcop.web.signatures import is_signed, verified_signer
 from fedcop.web.state import app_state
 
 _TYPE_BY_PREFIX = {"users": ActorType.PERSON, "groups": ActorType.GROUP}
@@ -43,7 +46,11 @@ async def actor_document(request: Request) -> Response:
     actor = await _actor_for(request)
     state = app_state(request)
     if wants_activity_json(request):
-        return ActivityJSONResponse(actor_to_ap(actor, state.urls))
+        if actor.type == ActorType.APPLICATION or await _fetch_is_authorized(request):
+            return _as2(request, actor_to_ap(actor, state.urls))
+        # Authorized fetch, unsigned request: only what verifying this actor's signatures
+        # needs, so two such servers never wait on each other for keys (as Mastodon does).
+        return _as2(request, minimal_actor_to_ap(actor, state.urls))
     template = "group.html" if actor.type == ActorType.GROUP else "person.html"
     context = {"actor": actor, "handle": state.urls.handle(actor.username)}
     if actor.type == ActorType.GROUP:
@@ -53,9 +60,37 @@ async def actor_document(request: Request) -> Response:
     return response
 
 
+async def _fetch_is_authorized(request: Request) -> bool:
+    """Under authorized fetch, whether this AS2 request carries a valid signature.
+
+    Unsigned: False. Signed but invalid, or by a blocked server: 401/403 raised.
+    """
+    if not app_state(request).settings.authorized_fetch:
+        return True
+    if not is_signed(request):
+        return False
+    await verified_signer(request)
+    return True
+
+
+async def _require_authorized_fetch(request: Request) -> None:
+    if not await _fetch_is_authorized(request):
+        raise HTTPException(
+            401, "this server requires signed requests (authorized fetch)", {"vary": "Signature"}
+        )
+
+
+def _as2(request: Request, document: dict[str, Any]) -> Response:
+    response = ActivityJSONResponse(document)
+    if app_state(request).settings.authorized_fetch:
+        response.headers["vary"] = "Accept, Signature"
+    return response
+
+
 async def paged_collection(request: Request) -> Response:
     """Outbox, followers and following. Empty until publishing and following exist."""
     actor = await _actor_for(request)
+    await _require_authorized_fetch(request)
     name = request.url.path.rsplit("/", 1)[1]
     collection_id = f"{actor.ap_id}/{name}"
     if "page" not in request.query_params:
@@ -69,13 +104,15 @@ async def paged_collection(request: Request) -> Response:
 
 async def featured_collection(request: Request) -> Response:
     actor = await _actor_for(request)
-    return ActivityJSONResponse(inline_collection(f"{actor.ap_id}/collections/featured", []))
+    await _require_authorized_fetch(request)
+    return _as2(request, inline_collection(f"{actor.ap_id}/collections/featured", []))
 
 
 async def moderators_collection(request: Request) -> Response:
     actor = await _actor_for(request)
+    await _require_authorized_fetch(request)
     moderators = await group_moderator_ids(app_state(request).db, actor)
-    return ActivityJSONResponse(inline_collection(f"{actor.ap_id}/moderators", moderators))
+    return _as2(request, inline_collection(f"{actor.ap_id}/moderators", moderators))
 
 
 def _actor_routes(prefix: str) -> list[Route]:

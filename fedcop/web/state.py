@@ -10,6 +10,9 @@ from starlette.templating import Jinja2Templates
 
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
+from fedcop.federation.client import FederationClient, Signer
+from fedcop.federation.policy import FederationPolicy
+from fedcop.federation.remote_actors import RemoteActors
 from fedcop.settings import Settings
 
 
@@ -20,6 +23,10 @@ class AppState:
     db: SessionMaker
     urls: LocalUrls
     templates: Jinja2Templates
+    client: FederationClient
+    remote_actors: RemoteActors
+    policy: FederationPolicy
+    instance_signer: Signer
 
 
 def app_state(request: Request) -> AppState:

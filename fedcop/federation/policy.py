@@ -1,0 +1,47 @@
+"""Which servers this instance federates with: the domain block list, cached in memory.
+
+Every inbound request asks, so the list is read from the database at most every few seconds
+and changes made by another process take effect within that time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from fedcop.db import SessionMaker
+from fedcop.models import BlockSeverity, DomainBlock
+
+_REFRESH_SECONDS = 5.0
+
+
+class FederationPolicy:
+    def __init__(self, db: SessionMaker) -> None:
+        self._db = db
+        self._suspended: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    async def is_suspended(self, domain: str) -> bool:
+        """True if `domain` (host[:port]) or a parent domain is suspended.
+
+        Blocking a domain blocks its subdomains and every port on it.
+        """
+        if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
+            await self.reload()
+        authority = domain.lower()
+        if authority in self._suspended:
+            return True
+        host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+        while True:
+            if host in self._suspended:
+                return True
+            if "." not in host:
+                return False
+            host = host.split(".", 1)[1]
+
+    async def reload(self) -> None:
+        query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SUSPEND)
+        async with self._db() as session:
+            self._suspended = frozenset((await session.scalars(query)).all())
+        self._loaded_at = time.monotonic()

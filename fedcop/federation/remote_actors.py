@@ -1,0 +1,268 @@
+"""Remote actors and their keys: resolved by id, handle or key id, stored, refreshed, cached.
+
+Concurrent requests for the same actor or key share one fetch (a popular post brings hundreds
+of signed requests from one server at once). Keys are also held in memory, because every
+inbound request needs one and the database need not be asked each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from fedcop.ap import discovery
+from fedcop.ap.remote import (
+    ACTOR_TYPES,
+    InvalidDocumentError,
+    RemoteActorData,
+    parse_actor,
+    parse_key_document,
+)
+from fedcop.ap.urls import LocalUrls
+from fedcop.db import SessionMaker
+from fedcop.federation.client import FederationClient, FetchError, Signer
+from fedcop.models import Actor, utcnow
+
+JRD_ACCEPT = "application/jrd+json, application/json"
+_KEY_CACHE_SIZE = 20_000
+
+
+class ResolveError(Exception):
+    """The actor or key could not be had. `temporary` means the peer may answer later."""
+
+    def __init__(self, reason: str, *, temporary: bool = False) -> None:
+        self.reason = reason
+        self.temporary = temporary
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ActorKey:
+    """What verification needs of an actor: who it is and its public key."""
+
+    actor_id: int
+    ap_id: str
+    key_id: str
+    public_key_pem: str
+    local: bool
+
+
+def _key_of(actor: Actor) -> ActorKey:
+    assert actor.public_key_id is not None
+    assert actor.public_key_pem is not None
+    return ActorKey(actor.id, actor.ap_id, actor.public_key_id, actor.public_key_pem, actor.local)
+
+
+class RemoteActors:
+    def __init__(
+        self,
+        db: SessionMaker,
+        client: FederationClient,
+        urls: LocalUrls,
+        signer: Signer,
+        *,
+        max_age: timedelta,
+        remote_scheme: str = "https",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._client = client
+        self._urls = urls
+        self._signer = signer
+        self._max_age = max_age
+        self._scheme = remote_scheme
+        self._clock = clock
+        self._inflight: dict[str, asyncio.Future[Actor]] = {}
+        self._keys: OrderedDict[str, ActorKey] = OrderedDict()
+
+    # -- actors ----------------------------------------------------------------------------
+
+    async def get(self, ap_id: str, *, refresh: bool = False) -> Actor:
+        """The actor with this id, fetched if unknown or older than the refresh age."""
+        stored = await self._stored(Actor.ap_id == ap_id)
+        if stored is not None and (stored.local or not (refresh or self._is_stale(stored))):
+            return stored
+        try:
+            return await self._once(ap_id, lambda: self._fetch_actor(ap_id))
+        except ResolveError:
+            if stored is not None and not refresh:
+                return stored  # a stale copy beats none while its server is down
+            raise
+
+    async def by_handle(self, handle: str) -> Actor:
+        """Resolve `@user@host` through WebFinger (INTEROP §1)."""
+        parsed = discovery.parse_acct(handle)
+        if parsed is None:
+            raise ResolveError(f"{handle!r} is not a handle of the form @name@host")
+        user, host = parsed
+        if host == self._urls.domain:
+            local = await self._stored(Actor.local, Actor.username == user.lower())
+            if local is None:
+                raise ResolveError(f"no local account {handle!r}")
+            return local
+        resource = quote(f"acct:{user}@{host}", safe=":@")
+        url = f"{self._scheme}://{host}/.well-known/webfinger?resource={resource}"
+        try:
+            jrd = await self._client.fetch_json(url, self._signer, accept=JRD_ACCEPT)
+        except FetchError as exc:
+            raise ResolveError(
+                f"WebFinger for {handle} failed: {exc.reason}", temporary=True
+            ) from exc
+        return await self.get(_self_link(jrd, handle))
+
+    # -- keys ------------------------------------------------------------------------------
+
+    async def key(self, key_id: str, *, refresh: bool = False) -> ActorKey:
+        """The actor whose current key has this id; `refresh` forces a fetch (key rotation)."""
+        cached = self._keys.get(key_id)
+        if cached is not None and not refresh:
+            self._keys.move_to_end(key_id)
+            return cached
+        if not refresh:
+            stored = await self._stored(Actor.public_key_id == key_id)
+            if stored is not None and (stored.local or not self._is_stale(stored)):
+                return self._remember(_key_of(stored))
+        actor = await self._once("key " + key_id, lambda: self._fetch_key_owner(key_id))
+        return self._remember(_key_of(actor))
+
+    def forget_key(self, key_id: str) -> None:
+        self._keys.pop(key_id, None)
+
+    def _remember(self, key: ActorKey) -> ActorKey:
+        self._keys[key.key_id] = key
+        self._keys.move_to_end(key.key_id)
+        while len(self._keys) > _KEY_CACHE_SIZE:
+            self._keys.popitem(last=False)
+        return key
+
+    async def _fetch_key_owner(self, key_id: str) -> Actor:
+        # `ACTOR#main-key` dereferences to the actor; GoToSocial's `ACTOR/main-key` to a
+        # document that is (or names) the owner. Either way the owner must list this key.
+        document = await self._fetch(key_id.split("#", 1)[0])
+        if document.get("type") not in ACTOR_TYPES:
+            try:
+                owner = parse_key_document(document).owner
+            except InvalidDocumentError as exc:
+                raise ResolveError(f"{key_id}: {exc}") from exc
+            document = await self._fetch(owner)
+        data = self._parse(document)
+        if data.public_key_id != key_id:
+            raise ResolveError(f"{data.ap_id} does not list the key {key_id}")
+        return await self._store(data)
+
+    # -- fetching and storing --------------------------------------------------------------
+
+    async def _fetch_actor(self, ap_id: str) -> Actor:
+        data = self._parse(await self._fetch(ap_id))
+        if data.ap_id != ap_id:
+            raise ResolveError(f"{ap_id} answered with another actor, {data.ap_id}")
+        return await self._store(data)
+
+    async def _fetch(self, url: str) -> dict[str, Any]:
+        if self._urls.is_local(url):
+            raise ResolveError(f"{url} is local; it is never fetched")
+        try:
+            return await self._client.fetch_document(url, self._signer)
+        except FetchError as exc:
+            # 404 and 410 are final answers; anything else (timeouts, 5xx) may pass.
+            temporary = exc.status is None or exc.status >= 500 or exc.status == 429
+            raise ResolveError(f"fetching {url} failed: {exc.reason}", temporary=temporary) from exc
+
+    def _parse(self, document: dict[str, Any]) -> RemoteActorData:
+        try:
+            data = parse_actor(document)
+        except InvalidDocumentError as exc:
+            raise ResolveError(str(exc)) from exc
+        if self._urls.is_local(data.ap_id):
+            raise ResolveError(f"a remote document claims the local id {data.ap_id}")
+        return data
+
+    async def _store(self, data: RemoteActorData) -> Actor:
+        for _ in range(2):  # a concurrent insert of the same actor turns the second into an update
+            try:
+                async with self._db.begin() as session:
+                    actor = await session.scalar(select(Actor).where(Actor.ap_id == data.ap_id))
+                    if actor is None:
+                        actor = Actor(ap_id=data.ap_id, local=False, is_admin=False)
+                        session.add(actor)
+                    _apply(actor, data, self._clock())
+                self.forget_key(data.public_key_id)
+                return actor
+            except IntegrityError:
+                continue
+        raise ResolveError(f"could not store {data.ap_id}", temporary=True)
+
+    async def _stored(self, *conditions: Any) -> Actor | None:
+        async with self._db() as session:
+            found: Actor | None = await session.scalar(select(Actor).where(*conditions).limit(1))
+            return found
+
+    def _is_stale(self, actor: Actor) -> bool:
+        return actor.fetched_at is None or actor.fetched_at < self._clock() - self._max_age
+
+    async def _once(self, key: str, fetch: Callable[[], Awaitable[Actor]]) -> Actor:
+        """Run `fetch` once however many callers ask for the same key at the same time."""
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Actor] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            actor = await fetch()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here, so a future nobody else awaited stays quiet
+            raise
+        else:
+            future.set_result(actor)
+            return actor
+        finally:
+            del self._inflight[key]
+
+
+def _apply(actor: Actor, data: RemoteActorData, now: datetime) -> None:
+    actor.type = data.type
+    actor.username = data.username
+    actor.domain = data.domain
+    actor.name = data.name
+    actor.summary = data.summary  # raw remote HTML: sanitise before showing it to anyone
+    actor.profile_fields = []
+    actor.inbox_url = data.inbox_url
+    actor.outbox_url = data.outbox_url
+    actor.shared_inbox_url = data.shared_inbox_url
+    actor.followers_url = data.followers_url
+    actor.following_url = data.following_url
+    actor.featured_url = data.featured_url
+    actor.profile_url = data.profile_url
+    actor.icon_url = data.icon_url
+    actor.image_url = data.image_url
+    actor.manually_approves_followers = data.manually_approves_followers
+    actor.discoverable = data.discoverable
+    actor.indexable = data.indexable
+    actor.public_key_id = data.public_key_id
+    actor.public_key_pem = data.public_key_pem
+    actor.fetched_at = now
+    actor.raw = data.raw
+
+
+def _self_link(jrd: Any, handle: str) -> str:
+    links = jrd.get("links") if isinstance(jrd, dict) else None
+    for link in links if isinstance(links, list) else []:
+        if (
+            isinstance(link, dict)
+            and link.get("rel") == "self"
+            and str(link.get("type", "")).startswith(
+                ("application/activity+json", "application/ld+json")
+            )
+            and isinstance(link.get("href"), str)
+        ):
+            return str(link["href"])
+    raise ResolveError(f"WebFinger for {handle} names no ActivityPub actor")

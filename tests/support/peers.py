@@ -1,0 +1,90 @@
+"""Fake remote servers built from the shapes real ones send (Mastodon-like by default)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+
+from fedcop.security.httpsig import load_private_key, sign_request
+from fedcop.security.keys import KeyPair, generate_key_pair
+
+
+@dataclass
+class FakePeer:
+    """One remote actor on its own host, serving its actor document and WebFinger."""
+
+    host: str
+    username: str = "remote"
+    key_style: str = "fragment"  # "fragment": ACTOR#main-key; "path": ACTOR/main-key (GoToSocial)
+    keys: KeyPair = field(default_factory=generate_key_pair)
+    requests: list[httpx.Request] = field(default_factory=list)
+    status_override: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actor_id(self) -> str:
+        return f"https://{self.host}/users/{self.username}"
+
+    @property
+    def key_id(self) -> str:
+        suffix = "#main-key" if self.key_style == "fragment" else "/main-key"
+        return self.actor_id + suffix
+
+    def actor_document(self) -> dict[str, Any]:
+        return {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.actor_id,
+            "type": "Person",
+            "preferredUsername": self.username,
+            "name": self.username.title(),
+            "inbox": f"{self.actor_id}/inbox",
+            "outbox": f"{self.actor_id}/outbox",
+            "followers": f"{self.actor_id}/followers",
+            "endpoints": {"sharedInbox": f"https://{self.host}/inbox"},
+            "publicKey": {
+                "id": self.key_id,
+                "owner": self.actor_id,
+                "publicKeyPem": self.keys.public_pem,
+            },
+            **self.extra,
+        }
+
+    def rotate(self) -> None:
+        self.keys = generate_key_pair()
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.status_override is not None:
+            return httpx.Response(self.status_override)
+        path = request.url.path
+        if path in (f"/users/{self.username}", f"/users/{self.username}/main-key"):
+            return _json(self.actor_document(), "application/activity+json")
+        if path == "/.well-known/webfinger":
+            resource = parse_qs(request.url.query.decode()).get("resource", [""])[0]
+            if resource != f"acct:{self.username}@{self.host}":
+                return httpx.Response(404)
+            return _json(self._webfinger(resource), "application/jrd+json")
+        return httpx.Response(404)
+
+    def _webfinger(self, resource: str) -> dict[str, Any]:
+        link = {"rel": "self", "type": "application/activity+json", "href": self.actor_id}
+        return {"subject": resource, "links": [link]}
+
+    def signed_headers(
+        self, method: str, url: str, body: bytes | None = None, **headers: str
+    ) -> dict[str, str]:
+        base = {"accept": "application/activity+json", **headers}
+        signed = sign_request(
+            method, url, base, body, self.key_id, load_private_key(self.keys.private_pem)
+        )
+        return {**base, **signed}
+
+
+def _json(document: dict[str, Any], content_type: str) -> httpx.Response:
+    return httpx.Response(
+        200, content=json.dumps(document).encode(), headers={"content-type": content_type}
+    )
