@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from fedcop import db as database
 from fedcop.cli import main
+from fedcop.models import Actor, OutboxActivity
 from tests.conftest import TEST_DOMAIN, TEST_SECRET
 
 
@@ -108,3 +112,49 @@ def test_postgres_refuses_to_start_unmigrated(empty_database_url: str) -> None:
     else:
         assert result.exit_code == 1
         assert "run `fedcop migrate` first" in result.output
+
+
+def test_keys_rotate_replaces_the_key_and_queues_an_update(database_url: str) -> None:
+    assert _run(database_url, "group", "create", "frailty", "--name", "F").exit_code == 0
+
+    async def state() -> tuple[str, list[dict[str, object]]]:
+        engine = database.create_engine(database_url)
+        try:
+            async with database.session_maker(engine)() as session:
+                actor = await session.scalar(select(Actor).where(Actor.username == "frailty"))
+                assert actor is not None
+                assert actor.public_key_pem is not None
+                updates = (await session.scalars(select(OutboxActivity.activity))).all()
+                return actor.public_key_pem, list(updates)
+        finally:
+            await engine.dispose()
+
+    before, queued = asyncio.run(state())
+    assert queued == []
+    result = _run(database_url, "keys", "rotate", "frailty")
+    assert result.exit_code == 0, result.output
+    after, queued = asyncio.run(state())
+    assert after != before
+    [update] = queued
+    assert update["type"] == "Update"
+    assert update["actor"] == f"https://{TEST_DOMAIN}/groups/frailty"
+    assert update["object"]["publicKey"]["publicKeyPem"] == after  # type: ignore[index]
+    assert update["id"] in result.output
+
+
+def test_keys_rotate_unknown_actor(database_url: str) -> None:
+    result = _run(database_url, "keys", "rotate", "ghost")
+    assert result.exit_code == 1
+    assert "no local actor named 'ghost'" in result.output
+
+
+def test_domain_block_list_unblock(database_url: str) -> None:
+    result = _run(database_url, "domain", "block", "Spam.Example", "--reason", "spam")
+    assert result.exit_code == 0, result.output
+    assert _run(database_url, "domain", "list").output == "spam.example\tsuspend\tspam\n"
+    assert _run(database_url, "domain", "unblock", "spam.example").exit_code == 0
+    assert _run(database_url, "domain", "list").output == ""
+    result = _run(database_url, "domain", "unblock", "spam.example")
+    assert result.exit_code == 1
+    assert "is not blocked" in result.output
+    assert _run(database_url, "domain", "block", "not a domain").exit_code == 1

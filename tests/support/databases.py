@@ -43,20 +43,10 @@ class DatabaseFactory:
         return self._postgres_available
 
     def create(self, backend: str, *, migrated: bool) -> str:
-        name = f"{self._prefix}_{next(self._counter)}"
-        if backend == "sqlite":
-            path = self.directory / f"{name}.db"
-            if migrated:
-                shutil.copyfile(self._sqlite_template_path(), path)
-            return f"sqlite+aiosqlite:///{path}"
-        template = self._postgres_template_name() if migrated else "template0"
-        asyncio.run(self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        return self._postgres_database_url(name)
+        return asyncio.run(self.create_async(backend, migrated=migrated))
 
     def drop(self, url: str) -> None:
-        if url.startswith("postgresql"):
-            name = url.rsplit("/", 1)[1]
-            asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(self.drop_async(url))
 
     def close(self) -> None:
         if self._postgres_template is not None:
@@ -64,18 +54,34 @@ class DatabaseFactory:
                 self._admin(f'DROP DATABASE IF EXISTS "{self._postgres_template}" WITH (FORCE)')
             )
 
-    def _sqlite_template_path(self) -> Path:
+    async def create_async(self, backend: str, *, migrated: bool) -> str:
+        name = f"{self._prefix}_{next(self._counter)}"
+        if backend == "sqlite":
+            path = self.directory / f"{name}.db"
+            if migrated:
+                shutil.copyfile(await self._sqlite_template_path(), path)
+            return f"sqlite+aiosqlite:///{path}"
+        template = await self._postgres_template_name() if migrated else "template0"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return self._postgres_database_url(name)
+
+    async def drop_async(self, url: str) -> None:
+        if url.startswith("postgresql"):
+            name = url.rsplit("/", 1)[1]
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    async def _sqlite_template_path(self) -> Path:
         if self._sqlite_template is None:
             path = self.directory / "template.db"
-            asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+            await _migrate(f"sqlite+aiosqlite:///{path}")
             self._sqlite_template = path
         return self._sqlite_template
 
-    def _postgres_template_name(self) -> str:
+    async def _postgres_template_name(self) -> str:
         if self._postgres_template is None:
             name = f"{self._prefix}_template"
-            asyncio.run(self._admin(f'CREATE DATABASE "{name}" TEMPLATE "template0"'))
-            asyncio.run(_migrate(self._postgres_database_url(name)))
+            await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "template0"')
+            await _migrate(self._postgres_database_url(name))
             self._postgres_template = name
         return self._postgres_template
 

@@ -62,7 +62,7 @@ async def fedcop_instance(
     **settings_overrides: object,
 ) -> AsyncIterator[AppState]:
     """A fedcop instance reachable on `net` as https://domain, with its own fresh database."""
-    url = factory.create(backend, migrated=True)
+    url = await factory.create_async(backend, migrated=True)
     settings = make_settings(url, domain=domain, allow_private_addresses=True, **settings_overrides)
     engine = create_engine(url)
     app = create_app(settings, engine=engine, network=net.as_network())
@@ -73,4 +73,4 @@ async def fedcop_instance(
             net.remove(domain)
     finally:
         await engine.dispose()
-        factory.drop(url)
+        await factory.drop_async(url)
