@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,15 +21,17 @@ from fedcop import db as database
 from fedcop.ap.urls import LocalUrls
 from fedcop.errors import FedcopError
 from fedcop.federation.client import FederationClient
+from fedcop.federation.intake import InboxWriter, RecentIds
 from fedcop.federation.policy import FederationPolicy
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.security.ssrf import AddressGuard, Resolve, system_resolve
 from fedcop.services.actors import ensure_instance_actor
 from fedcop.services.keys import local_signer
 from fedcop.settings import Settings
-from fedcop.web import actors, pages, wellknown
+from fedcop.web import actors, inbox, pages, wellknown
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
 from fedcop.web.state import AppState
+from fedcop.worker import build_workers
 
 log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -43,26 +46,35 @@ def create_app(
     *,
     engine: AsyncEngine | None = None,
     network: Network | None = None,
+    run_workers: bool = False,
 ) -> Starlette:
     """Build the ASGI app. The engine is created in the lifespan unless one is handed in;
-    `network` replaces the outbound transport and name resolution (tests)."""
+    `network` replaces the outbound transport and name resolution (tests); `run_workers`
+    runs the background queues inside this process (the embedded default)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
         active_engine = engine or database.create_engine(settings.database_url)
         try:
-            app.state.fedcop = await build_state(settings, active_engine, network)
+            state = app.state.fedcop = await build_state(settings, active_engine, network)
+            stop = asyncio.Event()
+            background = (
+                asyncio.create_task(build_workers(state).run(stop)) if run_workers else None
+            )
             try:
                 yield
             finally:
-                await app.state.fedcop.client.aclose()
+                stop.set()
+                if background is not None:
+                    await background
+                await state.client.aclose()
         finally:
             if own_engine:
                 await active_engine.dispose()
 
     app = Starlette(
-        routes=wellknown.routes + actors.routes + pages.routes,
+        routes=wellknown.routes + inbox.routes + actors.routes + pages.routes,
         exception_handlers={
             HTTPException: http_exception_handler,
             Exception: unexpected_error_handler,
@@ -117,6 +129,8 @@ async def build_state(
         remote_actors=remote_actors,
         policy=FederationPolicy(db),
         instance_signer=instance_signer,
+        inbox_writer=InboxWriter(db, engine.dialect.name),
+        recent_ids=RecentIds(),
     )
 
 

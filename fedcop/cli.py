@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
@@ -18,11 +19,14 @@ from fedcop.errors import FedcopError, SettingsError
 from fedcop.federation.remote_actors import ResolveError
 from fedcop.models import BlockSeverity, GroupVisibility
 from fedcop.services import actors as actor_services
+from fedcop.services import deliveries as delivery_services
+from fedcop.services import follows as follow_services
 from fedcop.services import policy as policy_services
 from fedcop.services.demo import seed_demo
 from fedcop.services.keys import rotate_key
 from fedcop.settings import Settings
 from fedcop.web.state import AppState
+from fedcop.worker import build_workers
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -58,7 +62,11 @@ def _with_state(action: Callable[[AppState], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = database.create_engine(settings.database_url)
         try:
-            return await action(await build_state(settings, engine))
+            state = await build_state(settings, engine)
+            try:
+                return await action(state)
+            finally:
+                await state.client.aclose()
         finally:
             await engine.dispose()
 
@@ -82,7 +90,11 @@ def serve(host: str, port: int, demo: bool) -> None:
     if demo:
         _with_state(lambda state: _print_demo(state))
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_level=settings.log_level, proxy_headers=True
+        create_app(settings, run_workers=True),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=True,
     )
     uvicorn.Server(config).run()
 
@@ -90,6 +102,24 @@ def serve(host: str, port: int, demo: bool) -> None:
 async def _print_demo(state: AppState) -> None:
     for line in await seed_demo(state.db, state.urls):
         click.echo(line)
+
+
+@main.command()
+@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--per-host", default=8, show_default=True, type=click.IntRange(1, 100))
+@_friendly_errors
+def worker(concurrency: int, per_host: int) -> None:
+    """Run the inbox processor and delivery worker until stopped (SIGINT/SIGTERM)."""
+
+    async def run(state: AppState) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        click.echo(f"fedcop worker: {concurrency} deliveries in flight, {per_host} per host")
+        await build_workers(state, concurrency=concurrency, per_host=per_host).run(stop)
+
+    _with_state(run)
 
 
 @main.command()
@@ -237,3 +267,77 @@ def resolve(handle_or_url: str) -> None:
     except ResolveError as exc:
         raise click.ClickException(exc.reason) from exc
     click.echo(f"{actor.type} {actor.handle}\n  {actor.ap_id}\n  inbox {actor.inbox_url}")
+
+
+@main.command("follow")
+@click.argument("local")
+@click.argument("target")
+@_friendly_errors
+def follow_command(local: str, target: str) -> None:
+    """LOCAL (a username here) follows TARGET (@user@host or an actor URL)."""
+    made = _with_state(lambda s: follow_services.follow(s.db, s.remote_actors, local, target))
+    click.echo(f"follow {made.id}: {made.follower} -> {made.followed} ({made.state})")
+
+
+@main.command("unfollow")
+@click.argument("local")
+@click.argument("target")
+@_friendly_errors
+def unfollow_command(local: str, target: str) -> None:
+    """LOCAL stops following TARGET (sends Undo{Follow})."""
+    _with_state(lambda s: follow_services.unfollow(s.db, s.remote_actors, local, target))
+    click.echo(f"{local} no longer follows {target}")
+
+
+@main.group()
+def follows() -> None:
+    """Follow requests waiting for approval."""
+
+
+@follows.command("pending")
+@_friendly_errors
+def follows_pending() -> None:
+    """List follow requests to local people and groups awaiting approval."""
+    for item in _with_state(lambda s: follow_services.pending(s.db)):
+        click.echo(f"{item.id}\t{item.follower}\t-> {item.followed}")
+
+
+@follows.command("approve")
+@click.argument("follow_id", type=int)
+@_friendly_errors
+def follows_approve(follow_id: int) -> None:
+    """Accept a follow request (sends Accept)."""
+    made = _with_state(lambda s: follow_services.decide(s.db, follow_id, approve=True))
+    click.echo(f"approved {made.follower} -> {made.followed}")
+
+
+@follows.command("reject")
+@click.argument("follow_id", type=int)
+@_friendly_errors
+def follows_reject(follow_id: int) -> None:
+    """Refuse a follow request (sends Reject)."""
+    made = _with_state(lambda s: follow_services.decide(s.db, follow_id, approve=False))
+    click.echo(f"rejected {made.follower} -> {made.followed}")
+
+
+@main.group()
+def deliveries() -> None:
+    """The outbound delivery queue."""
+
+
+@deliveries.command("status")
+@_friendly_errors
+def deliveries_status() -> None:
+    """Queue depth, failures by domain and unavailable instances."""
+    report = _with_state(lambda s: delivery_services.status(s.db))
+    for line in report.lines():
+        click.echo(line)
+
+
+@deliveries.command("retry")
+@click.argument("domain")
+@_friendly_errors
+def deliveries_retry(domain: str) -> None:
+    """Requeue failed and skipped deliveries to DOMAIN now, and clear its unavailable mark."""
+    count = _with_state(lambda s: delivery_services.retry(s.db, domain))
+    click.echo(f"requeued {count} deliveries to {domain.lower()}")

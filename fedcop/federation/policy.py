@@ -29,19 +29,20 @@ class FederationPolicy:
         """
         if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
             await self.reload()
-        authority = domain.lower()
-        if authority in self._suspended:
-            return True
-        host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
-        while True:
-            if host in self._suspended:
-                return True
-            if "." not in host:
-                return False
-            host = host.split(".", 1)[1]
+        return domain_is_listed(domain, self._suspended)
 
     async def reload(self) -> None:
         query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SUSPEND)
         async with self._db() as session:
             self._suspended = frozenset((await session.scalars(query)).all())
         self._loaded_at = time.monotonic()
+
+
+def domain_is_listed(domain: str, listed: frozenset[str]) -> bool:
+    """Whether `domain` (host[:port]), its host without port, or a parent domain is listed."""
+    authority = domain.lower()
+    if authority in listed:
+        return True
+    host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+    parts = host.split(".")
+    return any(".".join(parts[i:]) in listed for i in range(len(parts)))

@@ -118,6 +118,9 @@ class RemoteActors:
             ) from exc
         return await self.get(_self_link(jrd, handle))
 
+    async def is_known(self, ap_id: str) -> bool:
+        return await self._stored(Actor.ap_id == ap_id) is not None
+
     # -- keys ------------------------------------------------------------------------------
 
     async def key(self, key_id: str, *, refresh: bool = False) -> ActorKey:

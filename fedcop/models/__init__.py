@@ -5,20 +5,28 @@ from __future__ import annotations
 from fedcop.models.activity import OutboxActivity
 from fedcop.models.actor import Actor, ActorType, GroupVisibility, LocalKey
 from fedcop.models.base import Base, utcnow
+from fedcop.models.follow import Follow, FollowState
 from fedcop.models.group import GroupMember, GroupRole, MembershipState
 from fedcop.models.policy import BlockSeverity, DomainBlock
+from fedcop.models.queue import Delivery, InboxItem, Instance, WorkState
 
 __all__ = [
     "Actor",
     "ActorType",
     "Base",
     "BlockSeverity",
+    "Delivery",
     "DomainBlock",
+    "Follow",
+    "FollowState",
     "GroupMember",
     "GroupRole",
     "GroupVisibility",
+    "InboxItem",
+    "Instance",
     "LocalKey",
     "MembershipState",
     "OutboxActivity",
+    "WorkState",
     "utcnow",
 ]

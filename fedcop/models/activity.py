@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fedcop.models.base import Base, UTCDateTime, utcnow
@@ -24,6 +24,8 @@ class OutboxActivity(Base):
     actor_id: Mapped[int] = mapped_column(ForeignKey("actors.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
     activity: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The exact bytes every delivery POSTs (and signs the digest of): serialised once.
+    body: Mapped[str] = mapped_column(Text, default="")
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # NULL until the fan-out has written a delivery row for every recipient inbox.

@@ -1,11 +1,23 @@
-"""Reading the members of a local actor's collections."""
+"""Reading a local actor's collections: followers, following, outbox, moderators."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
 
 from fedcop.db import SessionMaker
-from fedcop.models import Actor, GroupMember, GroupRole, MembershipState
+from fedcop.models import (
+    Actor,
+    Follow,
+    FollowState,
+    GroupMember,
+    GroupRole,
+    GroupVisibility,
+    MembershipState,
+    OutboxActivity,
+)
 
 
 async def group_moderator_ids(db: SessionMaker, group: Actor) -> list[str]:
@@ -22,3 +34,64 @@ async def group_moderator_ids(db: SessionMaker, group: Actor) -> list[str]:
     )
     async with db() as session:
         return list((await session.scalars(query)).all())
+
+
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Any]
+    next_max_id: int | None  # pass as max_id for the following (older) page
+
+
+async def count(db: SessionMaker, actor: Actor, name: str) -> int:
+    query = select(func.count()).select_from(_base(actor, name).subquery())
+    async with db() as session:
+        return await session.scalar(query) or 0
+
+
+async def page(db: SessionMaker, actor: Actor, name: str, max_id: int | None) -> Page:
+    """Newest first, keyset-paginated on the row id (stable while rows are added)."""
+    query = _base(actor, name)
+    key = _KEY[name]
+    if max_id is not None:
+        query = query.where(key < max_id)
+    query = query.order_by(key.desc()).limit(PAGE_SIZE + 1)
+    async with db() as session:
+        rows = (await session.execute(query)).all()
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    items = [_item(name, row.value) for row in rows]
+    return Page(items, rows[-1].key if more and rows else None)
+
+
+_KEY = {"followers": Follow.id, "following": Follow.id, "outbox": OutboxActivity.id}
+
+
+def _base(actor: Actor, name: str) -> Select[int, Any]:
+    if name == "outbox":
+        return select(OutboxActivity.id.label("key"), OutboxActivity.activity.label("value")).where(
+            OutboxActivity.actor_id == actor.id, OutboxActivity.public
+        )
+    mine, theirs = (
+        (Follow.followed_id, Follow.follower_id)
+        if name == "followers"
+        else (Follow.follower_id, Follow.followed_id)
+    )
+    return (
+        select(Follow.id.label("key"), Actor.ap_id.label("value"))
+        .join(Actor, Actor.id == theirs)
+        .where(mine == actor.id, Follow.state == FollowState.ACCEPTED, Actor.deleted_at.is_(None))
+    )
+
+
+def _item(name: str, value: Any) -> Any:
+    if name == "outbox" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "@context"}
+    return value
+
+
+def counts_only(actor: Actor) -> bool:
+    """A private group shows how many, never who (its members are its business)."""
+    return actor.group_visibility == GroupVisibility.PRIVATE

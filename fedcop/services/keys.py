@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,8 @@ from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError
 from fedcop.federation.client import Signer
-from fedcop.models import Actor, LocalKey, OutboxActivity, utcnow
+from fedcop.federation.outbox import Audience, publish
+from fedcop.models import Actor, LocalKey, utcnow
 from fedcop.security.httpsig import load_private_key
 from fedcop.security.keys import generate_key_pair
 from fedcop.services.actors import find_local_actor
@@ -26,8 +28,33 @@ async def local_signer(db: SessionMaker, actor: Actor) -> Signer:
     return Signer(key_id=actor.public_key_id, private_key=load_private_key(key.private_key_pem))
 
 
+class SignerCache:
+    """Local actors' signers for the delivery worker, each reloaded after a minute so that a
+    key rotated by another process is picked up without a restart."""
+
+    def __init__(self, db: SessionMaker, *, max_age_seconds: float = 60.0) -> None:
+        self._db = db
+        self._max_age = max_age_seconds
+        self._signers: dict[int, tuple[float, Signer]] = {}
+
+    async def get(self, actor_id: int) -> Signer:
+        cached = self._signers.get(actor_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._db() as session:
+            actor = await session.get(Actor, actor_id)
+        if actor is None:
+            raise NotFoundError(f"no actor {actor_id}")
+        signer = await local_signer(self._db, actor)
+        self._signers[actor_id] = (time.monotonic() + self._max_age, signer)
+        return signer
+
+    def forget(self, actor_id: int) -> None:
+        self._signers.pop(actor_id, None)
+
+
 async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
-    """Replace a local actor's key pair and queue an `Update` of the actor for its followers.
+    """Replace a local actor's key pair and send an `Update` of the actor to its followers.
 
     Old signatures stop verifying at once; peers that cached the old key refetch the actor on
     the first failure (or receive the Update). Returns the Update's id.
@@ -44,11 +71,7 @@ async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
         actor.public_key_pem = keys.public_pem
         actor.updated_at = utcnow()
         update = _update_activity(actor, urls)
-        session.add(
-            OutboxActivity(
-                ap_id=update["id"], actor_id=actor.id, type="Update", activity=update, public=True
-            )
-        )
+        await publish(session, actor, update, Audience(followers=True), public=True)
     return str(update["id"])
 
 

@@ -12,8 +12,9 @@ from starlette.routing import Route
 from fedcop.ap.actors import actor_to_ap, minimal_actor_to_ap
 from fedcop.ap.collections import inline_collection, ordered_collection, ordered_collection_page
 from fedcop.models import Actor, ActorType
+from fedcop.services import collections
 from fedcop.services.actors import find_local_actor
-from fedcop.services.collections import group_moderator_ids
+from fedcop.services.collections import counts_only, group_moderator_ids
 from fedcop.web.negotiation import wants_activity_json
 from fedcop.web.responses import ActivityJSONResponse
 from fedcop.web.signatures import is_signed, verified_signer
@@ -88,18 +89,37 @@ def _as2(request: Request, document: dict[str, Any]) -> Response:
 
 
 async def paged_collection(request: Request) -> Response:
-    """Outbox, followers and following. Empty until publishing and following exist."""
+    """Outbox, followers and following: a root with the count, then newest-first pages."""
     actor = await _actor_for(request)
     await _require_authorized_fetch(request)
+    db = app_state(request).db
     name = request.url.path.rsplit("/", 1)[1]
     collection_id = f"{actor.ap_id}/{name}"
-    if "page" not in request.query_params:
-        return ActivityJSONResponse(
-            ordered_collection(collection_id, 0, first=f"{collection_id}?page=1")
+    if counts_only(actor):
+        return _as2(
+            request, ordered_collection(collection_id, await collections.count(db, actor, name))
         )
-    return ActivityJSONResponse(
-        ordered_collection_page(f"{collection_id}?page=1", collection_id, [])
+    if "page" not in request.query_params:
+        total = await collections.count(db, actor, name)
+        return _as2(
+            request, ordered_collection(collection_id, total, first=f"{collection_id}?page=true")
+        )
+    max_id = _max_id(request)
+    page = await collections.page(db, actor, name, max_id)
+    page_id = f"{collection_id}?page=true" + (f"&max_id={max_id}" if max_id else "")
+    next_page = f"{collection_id}?page=true&max_id={page.next_max_id}" if page.next_max_id else None
+    return _as2(
+        request, ordered_collection_page(page_id, collection_id, page.items, next_page=next_page)
     )
+
+
+def _max_id(request: Request) -> int | None:
+    raw = request.query_params.get("max_id")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise HTTPException(400, "max_id must be a whole number")
+    return int(raw)
 
 
 async def featured_collection(request: Request) -> Response:

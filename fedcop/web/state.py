@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.federation.client import FederationClient, Signer
+from fedcop.federation.intake import InboxWriter, RecentIds
 from fedcop.federation.policy import FederationPolicy
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.settings import Settings
@@ -27,6 +28,8 @@ class AppState:
     remote_actors: RemoteActors
     policy: FederationPolicy
     instance_signer: Signer
+    inbox_writer: InboxWriter
+    recent_ids: RecentIds
 
 
 def app_state(request: Request) -> AppState:

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("actor_id", sa.Integer(), nullable=False),
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column("activity", sa.JSON(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
         sa.Column("public", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("fanned_out_at", sa.DateTime(timezone=True), nullable=True),

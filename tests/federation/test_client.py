@@ -224,7 +224,8 @@ async def test_get_and_post_are_signed_and_verify() -> None:
 
     client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
     await client.fetch_document("https://peer.example/users/a?x=1", SIGNER)
-    assert await client.post("https://peer.example/inbox", b'{"type":"Follow"}', SIGNER) == 202
+    result = await client.post("https://peer.example/inbox", b'{"type":"Follow"}', SIGNER)
+    assert result.status == 202
     get, post = requests
     assert get.headers["user-agent"] == "fedcop/test"
     assert "application/activity+json" in get.headers["accept"]
@@ -248,8 +249,8 @@ async def test_post_falls_back_to_rfc9421_after_401_and_remembers() -> None:
         return httpx.Response(202 if rfc else 401)
 
     client = _client(handler, {"strict.example": PUBLIC_ADDRESS})
-    assert await client.post("https://strict.example/inbox", b"{}", SIGNER) == 202
-    assert await client.post("https://strict.example/inbox", b"{}", SIGNER) == 202
+    assert (await client.post("https://strict.example/inbox", b"{}", SIGNER)).status == 202
+    assert (await client.post("https://strict.example/inbox", b"{}", SIGNER)).status == 202
     assert kinds == ["cavage", "rfc9421", "rfc9421"]
 
 
@@ -263,7 +264,7 @@ async def test_a_closed_keepalive_connection_is_retried_once() -> None:
         return httpx.Response(202)
 
     client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
-    assert await client.post("https://peer.example/inbox", b"{}", SIGNER) == 202
+    assert (await client.post("https://peer.example/inbox", b"{}", SIGNER)).status == 202
     assert len(attempts) == 2
 
 

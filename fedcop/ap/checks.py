@@ -1,0 +1,86 @@
+"""Checks every inbound activity must pass before it is kept (INTEROP §5). No I/O.
+
+Same origin, always: the activity and the objects it creates, changes or deletes must live on
+the actor's own server, so a server can only speak for its own users and content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fedcop.ap.activities import object_id_of, object_type_of
+from fedcop.ap.remote import host_of
+
+MAX_ID_LENGTH = 2048
+_OWN_OBJECT_TYPES = frozenset({"Create", "Update", "Delete"})
+
+
+class InvalidActivityError(ValueError):
+    """The activity is malformed or breaks a same-origin rule; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundActivity:
+    id: str
+    type: str
+    actor: str
+    object_id: str | None
+    object_type: str | None
+    document: dict[str, Any]
+
+
+def check_activity(document: Any) -> InboundActivity:
+    if not isinstance(document, dict):
+        raise InvalidActivityError("the body must be a JSON object")
+    activity_id = _required_url(document, "id")
+    kind = document.get("type")
+    if not isinstance(kind, str) or not kind or len(kind) > 64:
+        raise InvalidActivityError("the activity has no type")
+    actor = object_id_of(document.get("actor"))
+    if actor is None or not actor.startswith(("https://", "http://")) or len(actor) > MAX_ID_LENGTH:
+        raise InvalidActivityError("the activity has no actor")
+    if host_of(activity_id) != host_of(actor):
+        raise InvalidActivityError(f"activity {activity_id} is not on its actor's server")
+    activity = InboundActivity(
+        id=activity_id,
+        type=kind,
+        actor=actor,
+        object_id=object_id_of(document.get("object")),
+        object_type=object_type_of(document.get("object")),
+        document=document,
+    )
+    _check_object_origin(activity)
+    return activity
+
+
+def _check_object_origin(activity: InboundActivity) -> None:
+    obj = activity.document.get("object")
+    if activity.type in _OWN_OBJECT_TYPES:
+        if activity.object_id is None:
+            raise InvalidActivityError(f"{activity.type} needs an object with an id")
+        if host_of(activity.object_id) != host_of(activity.actor):
+            raise InvalidActivityError(
+                f"{activity.type} of {activity.object_id} by an actor on another server"
+            )
+        attributed = object_id_of(obj.get("attributedTo")) if isinstance(obj, dict) else None
+        if attributed is not None and host_of(attributed) != host_of(activity.object_id):
+            raise InvalidActivityError("the object is attributed to an actor on another server")
+    if activity.type == "Undo" and isinstance(obj, dict):
+        undone_actor = object_id_of(obj.get("actor"))
+        if undone_actor is not None and undone_actor != activity.actor:
+            raise InvalidActivityError("an actor can only undo its own activities")
+
+
+def is_self_delete(activity: InboundActivity) -> bool:
+    """`Delete{actor}` of the actor itself: the account is gone, and so may be its key."""
+    return activity.type == "Delete" and activity.object_id == activity.actor
+
+
+def _required_url(document: dict[str, Any], name: str) -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise InvalidActivityError(f"the activity's {name!r} must be an http(s) URL")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidActivityError(f"the activity's {name!r} is too long")
+    return value

@@ -1,0 +1,144 @@
+"""Publishing: an activity and its deliveries are written in the caller's transaction.
+
+This is the transactional outbox: a service changes state and calls `publish` before it
+commits, so the change and the intent to deliver it commit together or not at all. Recipients
+are expanded here, once: followers are resolved to inboxes, shared inboxes are preferred, each
+distinct inbox gets one delivery row, blocked servers get none, and local recipients get the
+activity in their inbox queue without any HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fedcop.ap.remote import host_of
+from fedcop.federation.policy import domain_is_listed
+from fedcop.models import (
+    Actor,
+    BlockSeverity,
+    Delivery,
+    DomainBlock,
+    Follow,
+    FollowState,
+    InboxItem,
+    OutboxActivity,
+    utcnow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives an activity: the actor's followers, and/or named actors."""
+
+    followers: bool = False
+    actors: Sequence[Actor] = field(default_factory=tuple)
+    # Members-only content must reach only its recipients' own inboxes: a shared inbox
+    # would show it to everyone on that server who follows anyone here.
+    shared_inboxes: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    activity: OutboxActivity
+    deliveries: int
+    local: bool
+
+
+async def publish(
+    session: AsyncSession,
+    actor: Actor,
+    activity: dict[str, Any],
+    audience: Audience,
+    *,
+    public: bool = False,
+) -> Published:
+    """Record `activity` by local `actor` and one delivery per distinct remote inbox."""
+    body = orjson.dumps(activity).decode()
+    row = OutboxActivity(
+        ap_id=activity["id"],
+        actor_id=actor.id,
+        type=activity["type"],
+        activity=activity,
+        body=body,
+        public=public,
+        fanned_out_at=utcnow(),
+    )
+    session.add(row)
+    await session.flush()
+    inboxes, has_local = await _recipient_inboxes(session, actor, audience)
+    blocked = await _suspended_domains(session)
+    rows = [
+        {"activity_id": row.id, "inbox_url": url, "domain": domain}
+        for url, domain in sorted(inboxes)
+        if not domain_is_listed(domain, blocked)
+    ]
+    if rows:
+        await session.execute(insert(Delivery), rows)
+    if has_local:
+        session.add(
+            InboxItem(ap_id=row.ap_id, type=row.type, actor_ap_id=actor.ap_id, activity=activity)
+        )
+    return Published(activity=row, deliveries=len(rows), local=has_local)
+
+
+async def _recipient_inboxes(
+    session: AsyncSession, actor: Actor, audience: Audience
+) -> tuple[set[tuple[str, str]], bool]:
+    inboxes: set[tuple[str, str]] = set()
+    has_local = False
+    if audience.followers:
+        has_local = await _has_local_followers(session, actor)
+        inboxes |= await _follower_inboxes(session, actor, audience.shared_inboxes)
+    for recipient in audience.actors:
+        if recipient.local:
+            has_local = True
+        else:
+            url = _inbox_of(recipient, audience.shared_inboxes)
+            if url is not None:
+                inboxes.add((url, host_of(url)))
+    return inboxes, has_local
+
+
+async def _follower_inboxes(
+    session: AsyncSession, actor: Actor, shared: bool
+) -> set[tuple[str, str]]:
+    inbox = func.coalesce(Actor.shared_inbox_url, Actor.inbox_url) if shared else Actor.inbox_url
+    query = (
+        select(inbox)
+        .distinct()
+        .join(Follow, Follow.follower_id == Actor.id)
+        .where(
+            Follow.followed_id == actor.id,
+            Follow.state == FollowState.ACCEPTED,
+            Actor.local.is_(False),
+            Actor.deleted_at.is_(None),
+            inbox.is_not(None),
+        )
+    )
+    urls = (await session.scalars(query)).all()
+    return {(url, host_of(url)) for url in urls if url}
+
+
+async def _has_local_followers(session: AsyncSession, actor: Actor) -> bool:
+    query = (
+        select(Follow.id)
+        .join(Actor, Follow.follower_id == Actor.id)
+        .where(Follow.followed_id == actor.id, Follow.state == FollowState.ACCEPTED, Actor.local)
+        .limit(1)
+    )
+    return (await session.scalar(query)) is not None
+
+
+def _inbox_of(actor: Actor, shared: bool) -> str | None:
+    return (actor.shared_inbox_url or actor.inbox_url) if shared else actor.inbox_url
+
+
+async def _suspended_domains(session: AsyncSession) -> frozenset[str]:
+    query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SUSPEND)
+    return frozenset((await session.scalars(query)).all())

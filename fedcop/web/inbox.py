@@ -1,0 +1,65 @@
+"""The inbox endpoints: size cap, parse, checks, signature, de-duplication, a durable row, 202.
+
+Nothing else happens inside the request (INTEROP §5); the inbox processor does the rest.
+Bad input is a 4xx with a reason, never a 500 and never a half-written row.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fedcop.ap.checks import InvalidActivityError, check_activity, is_self_delete
+from fedcop.federation.intake import InboxRow
+from fedcop.web.signatures import verified_signer
+from fedcop.web.state import app_state
+
+MAX_INBOX_BYTES = 1_000_000
+
+
+async def inbox(request: Request) -> Response:
+    state = app_state(request)
+    body = await _read_capped(request)
+    try:
+        activity = check_activity(orjson.loads(body))
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(400, f"the body is not JSON: {exc}") from exc
+    except InvalidActivityError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    if activity.id in state.recent_ids:
+        return Response(status_code=202)  # a repeat: already stored, nothing to do
+    if is_self_delete(activity) and not await state.remote_actors.is_known(activity.actor):
+        # An account we never saw is gone, and its key with it: nothing to fetch or keep.
+        return Response(status_code=202)
+    signer = await verified_signer(request, body)
+    if signer.ap_id != activity.actor:
+        raise HTTPException(401, f"signed by {signer.ap_id}, not by the actor {activity.actor}")
+    row = InboxRow(activity.id, activity.type, activity.actor, activity.document)
+    await state.inbox_writer.write(row)
+    state.recent_ids.add(activity.id)
+    return Response(status_code=202)
+
+
+async def _read_capped(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_INBOX_BYTES:
+        raise HTTPException(413, f"activities are limited to {MAX_INBOX_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_INBOX_BYTES:
+            raise HTTPException(413, f"activities are limited to {MAX_INBOX_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+routes = [
+    Route("/inbox", inbox, methods=["POST"]),
+    Route("/users/{username}/inbox", inbox, methods=["POST"]),
+    Route("/groups/{username}/inbox", inbox, methods=["POST"]),
+    Route("/actor/inbox", inbox, methods=["POST"]),
+]
