@@ -7,12 +7,15 @@ runs them on their own, as many processes as PostgreSQL is asked to serve.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from fedcop.federation.delivery import DeliveryWorker
 from fedcop.federation.dispatch import HandlerContext
 from fedcop.federation.handlers import build_table
 from fedcop.federation.processor import InboxProcessor
+from fedcop.models import utcnow
 from fedcop.services.keys import SignerCache
 from fedcop.web.state import AppState
 
@@ -36,15 +39,22 @@ class Workers:
         raise RuntimeError(f"queues still busy after {max_rounds} rounds")
 
 
-def build_workers(state: AppState, *, concurrency: int = 64, per_host: int = 8) -> Workers:
+def build_workers(
+    state: AppState,
+    *,
+    concurrency: int = 64,
+    per_host: int = 8,
+    clock: Callable[[], datetime] = utcnow,
+) -> Workers:
     context = HandlerContext(db=state.db, urls=state.urls, actors=state.remote_actors)
     return Workers(
-        inbox=InboxProcessor(context, build_table()),
+        inbox=InboxProcessor(context, build_table(), clock=clock),
         delivery=DeliveryWorker(
             state.db,
             state.client,
             SignerCache(state.db),
             concurrency=concurrency,
             per_host=per_host,
+            clock=clock,
         ),
     )

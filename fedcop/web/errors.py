@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 
 def error_response(request: Request, status_code: int, detail: str) -> Response:
     headers = {"vary": "Accept"}
-    if wants_activity_json(request) or request.url.path.startswith(("/api/", "/.well-known/")):
+    # A page only for those who ask for one (browsers always send text/html); servers and
+    # scripts, including every inbox POST, get JSON with the reason.
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if not wants_page or wants_activity_json(request) or request.url.path.startswith("/api/"):
         return JSONResponse({"error": detail}, status_code=status_code, headers=headers)
     templates = app_state(request).templates
     return templates.TemplateResponse(

@@ -16,6 +16,7 @@ Needs `node` and `npm` (Node >= 20); `ensure_installed()` runs `npm ci` once.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
@@ -58,29 +59,41 @@ def _require_tools() -> tuple[str, str]:
     return node, npm
 
 
+def _installed() -> bool:
+    marker = PEER_DIR / "node_modules" / ".package-lock.json"  # npm writes it last
+    lock = PEER_DIR / "package-lock.json"
+    if not marker.is_file() or not (PEER_DIR / "node_modules" / "@fedify" / "fedify").is_dir():
+        return False
+    return not lock.is_file() or lock.stat().st_mtime <= marker.stat().st_mtime
+
+
 def ensure_installed(timeout: float = INSTALL_TIMEOUT_SECONDS) -> Path:
     """Install the peer's npm dependencies once (`npm ci`); return the peer's directory."""
     _, npm = _require_tools()
-    if (PEER_DIR / "node_modules" / "@fedify" / "fedify" / "package.json").is_file():
+    if _installed():
         return PEER_DIR
-    has_lock = (PEER_DIR / "package-lock.json").is_file()
-    command = [npm, "ci" if has_lock else "install", "--no-audit", "--no-fund"]
-    try:
-        result = subprocess.run(
-            command,
-            cwd=PEER_DIR,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise FedifyPeerError(f"`{' '.join(command)}` took more than {timeout:.0f}s") from exc
-    if result.returncode != 0:
-        raise FedifyPeerError(
-            f"`{' '.join(command)}` in {PEER_DIR} failed ({result.returncode}):\n"
-            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-        )
+    with (PEER_DIR / ".install.lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # one installer at a time
+        if _installed():
+            return PEER_DIR
+        has_lock = (PEER_DIR / "package-lock.json").is_file()
+        command = [npm, "ci" if has_lock else "install", "--no-audit", "--no-fund"]
+        try:
+            result = subprocess.run(
+                command,
+                cwd=PEER_DIR,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise FedifyPeerError(f"`{' '.join(command)}` took more than {timeout:.0f}s") from exc
+        if result.returncode != 0:
+            raise FedifyPeerError(
+                f"`{' '.join(command)}` in {PEER_DIR} failed ({result.returncode}):\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
     return PEER_DIR
 
 

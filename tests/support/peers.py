@@ -24,6 +24,10 @@ class FakePeer:
     requests: list[httpx.Request] = field(default_factory=list)
     status_override: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    inbox: list[dict[str, Any]] = field(default_factory=list)  # activities POSTed to it
+    inbox_status: int = 202
+    inbox_headers: dict[str, str] = field(default_factory=dict)
+    shared_inbox: bool = True
 
     @property
     def actor_id(self) -> str:
@@ -44,7 +48,11 @@ class FakePeer:
             "inbox": f"{self.actor_id}/inbox",
             "outbox": f"{self.actor_id}/outbox",
             "followers": f"{self.actor_id}/followers",
-            "endpoints": {"sharedInbox": f"https://{self.host}/inbox"},
+            **(
+                {"endpoints": {"sharedInbox": f"https://{self.host}/inbox"}}
+                if self.shared_inbox
+                else {}
+            ),
             "publicKey": {
                 "id": self.key_id,
                 "owner": self.actor_id,
@@ -61,6 +69,10 @@ class FakePeer:
         if self.status_override is not None:
             return httpx.Response(self.status_override)
         path = request.url.path
+        if request.method == "POST" and path in (f"/users/{self.username}/inbox", "/inbox"):
+            if self.inbox_status < 300:
+                self.inbox.append(json.loads(request.content))
+            return httpx.Response(self.inbox_status, headers=self.inbox_headers)
         if path in (f"/users/{self.username}", f"/users/{self.username}/main-key"):
             return _json(self.actor_document(), "application/activity+json")
         if path == "/.well-known/webfinger":
@@ -88,3 +100,25 @@ def _json(document: dict[str, Any], content_type: str) -> httpx.Response:
     return httpx.Response(
         200, content=json.dumps(document).encode(), headers={"content-type": content_type}
     )
+
+
+async def post_signed(
+    net: httpx.AsyncBaseTransport, peer: FakePeer, url: str, activity: dict[str, Any]
+) -> httpx.Response:
+    """POST `activity` to `url` signed by `peer`, as its server would."""
+    body = json.dumps(activity).encode()
+    headers = peer.signed_headers(
+        "POST", url, body, **{"content-type": "application/activity+json"}
+    )
+    async with httpx.AsyncClient(transport=net) as client:
+        return await client.post(url, content=body, headers=headers)
+
+
+def follow_activity(peer: FakePeer, target: str, number: int = 1) -> dict[str, Any]:
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{peer.actor_id}#follows/{number}",
+        "type": "Follow",
+        "actor": peer.actor_id,
+        "object": target,
+    }

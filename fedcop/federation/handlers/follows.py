@@ -92,4 +92,5 @@ def register(table: DispatchTable) -> None:
     table.on("Follow", None, "Person", "Group", "Application", "Service", "Organization")(on_follow)
     table.on("Accept", None, "Follow")(on_accept)
     table.on("Reject", None, "Follow")(on_reject)
-    table.on("Undo", "Follow")(on_undo_follow)
+    # Undo of a bare id: only follows can be undone so far, so look among them.
+    table.on("Undo", None, "Follow")(on_undo_follow)

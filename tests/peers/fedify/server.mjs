@@ -178,8 +178,11 @@ globalThis.fetch = async function loopbackOnlyFetch(input, init) {
 // ---------------------------------------------------------------------------------------------
 // Federation
 
-const rsaKeyPair = await generateCryptoKeyPair("RSASSA-PKCS1-v1_5"); // RSA-2048 → #main-key
-const ed25519KeyPair = await generateCryptoKeyPair("Ed25519"); // → #key-2 (FEP-8b32 proofs)
+// Fedify's defaults, as a real Fedify server has them: RSA-4096 (served as publicKey, id
+// ACTOR#main-key, signs HTTP requests and LD signatures) and Ed25519 (ACTOR#key-2, only in
+// assertionMethod; signs FEP-8b32 `proof`s on every outgoing activity).
+const rsaKeyPair = await generateCryptoKeyPair("RSASSA-PKCS1-v1_5");
+const ed25519KeyPair = await generateCryptoKeyPair("Ed25519");
 
 const federation = createFederation({
   kv: new MemoryKvStore(),
