@@ -33,23 +33,19 @@ async def status(db: SessionMaker) -> QueueStatus:
     )
     async with db() as session:
         by_state = dict(
-            (await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)))
-            .tuples()
-            .all()
+            (
+                await session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+            ).all()
         )
         failing = (
-            (
-                await session.execute(
-                    select(Delivery.domain, func.count())
-                    .where(troubled)
-                    .group_by(Delivery.domain)
-                    .order_by(func.count().desc())
-                    .limit(50)
-                )
+            await session.execute(
+                select(Delivery.domain, func.count())
+                .where(troubled)
+                .group_by(Delivery.domain)
+                .order_by(func.count().desc())
+                .limit(50)
             )
-            .tuples()
-            .all()
-        )
+        ).all()
         unavailable = (
             await session.scalars(
                 select(Instance.domain)
@@ -57,7 +53,7 @@ async def status(db: SessionMaker) -> QueueStatus:
                 .order_by(Instance.domain)
             )
         ).all()
-    return QueueStatus(by_state, list(failing), list(unavailable))
+    return QueueStatus(by_state, [(domain, count) for domain, count in failing], list(unavailable))
 
 
 async def retry(db: SessionMaker, domain: str) -> int:

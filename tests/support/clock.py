@@ -8,9 +8,14 @@ from datetime import datetime, timedelta
 from fedcop.models import utcnow
 
 
+def _a_little_ahead() -> datetime:
+    # Rows written by services carry real timestamps; starting a moment ahead keeps them due.
+    return utcnow() + timedelta(seconds=5)
+
+
 @dataclass
 class FakeClock:
-    now: datetime = field(default_factory=utcnow)
+    now: datetime = field(default_factory=_a_little_ahead)
 
     def __call__(self) -> datetime:
         return self.now

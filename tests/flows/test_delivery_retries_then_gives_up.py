@@ -1,0 +1,105 @@
+"""Deliveries to a failing inbox: retried on a growing schedule, then given up."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from fedcop.federation.retry import MAX_ATTEMPTS
+from fedcop.models import Delivery, WorkState
+from fedcop.services.actors import create_group
+from fedcop.web.state import AppState
+from fedcop.worker import build_workers
+from tests.support.clock import FakeClock
+from tests.support.network import InProcessNetwork
+from tests.support.peers import FakePeer, follow_activity, post_signed
+
+GROUP = "https://home.test/groups/frailty"
+
+
+async def _delivery(state: AppState) -> Delivery:
+    async with state.db() as session:
+        return (await session.scalars(select(Delivery))).one()
+
+
+async def _followed_by(home: AppState, net: InProcessNetwork, peer: FakePeer, clock: FakeClock):  # type: ignore[no-untyped-def]
+    await create_group(home.db, home.urls, "frailty", name="Frailty CoP")
+    workers = build_workers(home, clock=clock)
+    await post_signed(net, peer, f"{GROUP}/inbox", follow_activity(peer, GROUP))
+    await workers.inbox.run_once()
+    return workers
+
+
+async def test_503_is_retried_with_growing_delays_then_given_up(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    clock = FakeClock()
+    workers = await _followed_by(home, net, peer, clock)
+    peer.inbox_status = 503
+    gaps: list[timedelta] = []
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert await workers.delivery.run_once() == 1
+        delivery = await _delivery(home)
+        assert delivery.attempts == attempt
+        assert delivery.last_status == 503
+        if attempt < MAX_ATTEMPTS:
+            assert delivery.state == WorkState.PENDING
+            assert await workers.delivery.run_once() == 0  # not due yet
+            gaps.append(delivery.next_attempt_at - clock.now)
+            clock.advance(delivery.next_attempt_at - clock.now)
+    assert delivery.state == WorkState.FAILED
+    assert "gave up" in (delivery.last_error or "")
+    assert all(
+        later > earlier for earlier, later in itertools.pairwise(gaps[:7])
+    )  # before the 12 h cap
+    assert timedelta(days=2) < sum(gaps, timedelta()) < timedelta(days=4)
+    assert peer.inbox == []
+
+
+async def test_permanent_refusal_is_given_up_at_once(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    clock = FakeClock()
+    workers = await _followed_by(home, net, peer, clock)
+    peer.inbox_status = 410
+    await workers.delivery.run_once()
+    delivery = await _delivery(home)
+    assert delivery.state == WorkState.FAILED
+    assert delivery.attempts == 1
+
+
+async def test_429_honours_retry_after_then_delivers(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    clock = FakeClock()
+    workers = await _followed_by(home, net, peer, clock)
+    peer.inbox_status, peer.inbox_headers = 429, {"retry-after": "3600"}
+    await workers.delivery.run_once()
+    delivery = await _delivery(home)
+    assert delivery.state == WorkState.PENDING
+    assert delivery.next_attempt_at - clock.now >= timedelta(hours=1)
+    clock.advance(timedelta(minutes=30))
+    assert await workers.delivery.run_once() == 0
+    peer.inbox_status, peer.inbox_headers = 202, {}
+    clock.advance(timedelta(hours=1))
+    assert await workers.delivery.run_once() == 1
+    assert (await _delivery(home)).state == WorkState.DONE
+    assert [a["type"] for a in peer.inbox] == ["Accept"]
+
+
+async def test_connection_refused_is_retried(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    clock = FakeClock()
+    workers = await _followed_by(home, net, peer, clock)
+    handler = net.routes.pop("peer.test")
+    await workers.delivery.run_once()
+    delivery = await _delivery(home)
+    assert delivery.state == WorkState.PENDING
+    assert delivery.last_status is None
+    net.routes["peer.test"] = handler
+    clock.advance(timedelta(minutes=2))
+    await workers.delivery.run_once()
+    assert (await _delivery(home)).state == WorkState.DONE
