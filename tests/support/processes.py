@@ -15,9 +15,9 @@ import httpx
 START_TIMEOUT_SECONDS = 30.0
 
 
-def free_loopback_port() -> int:
+def free_loopback_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -26,9 +26,12 @@ def fedcop_command(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(env: dict[str, str], port: int, *extra: str) -> Iterator[str]:
-    """Run `fedcop serve` on 127.0.0.1:port until the block ends; yield its base URL."""
-    command = fedcop_command("serve", "--host", "127.0.0.1", "--port", str(port), *extra)
+def running_server(
+    env: dict[str, str], port: int, *extra: str, host: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Run `fedcop serve` on host:port (loopback) until the block ends; yield its base URL."""
+    assert host.startswith("127."), "test servers bind loopback addresses only"
+    command = fedcop_command("serve", "--host", host, "--port", str(port), *extra)
     process = subprocess.Popen(
         command,
         env={**os.environ, **env},
@@ -36,7 +39,7 @@ def running_server(env: dict[str, str], port: int, *extra: str) -> Iterator[str]
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{host}:{port}"
     try:
         _wait_until_up(process, base_url)
         yield base_url
