@@ -4,38 +4,37 @@ Signed GETs and POSTs, with the limits a server exposed to the whole fediverse n
 a body cap applied while streaming, at most three redirects with every hop checked by the SSRF
 guard, http(s) only, and the rule that a fetched document's `id` is the URL it came from.
 
-The transport is aiohttp's, behind httpx's interface (`httpx-aiohttp`): httpx's own pool was
-measured at 74 POSTs/s to 200 hosts (https://github.com/encode/httpx/issues/3215), far short of
-what fan-out needs; see docs/performance.md for this client's figures.
+Bytes move through `transport.py`: aiohttp in production, any httpx transport in tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 import httpx
 import orjson
-from aiohttp.abc import AbstractResolver, ResolveResult
-from httpx_aiohttp import AiohttpTransport
 
+from fedcop.federation.transport import (
+    AiohttpTransport,
+    BodyTooLargeError,
+    HttpxTransport,
+    Transport,
+    TransportError,
+)
 from fedcop.security.httpsig import PrivateKey, sign_request, sign_request_rfc9421
 from fedcop.security.ssrf import AddressGuard, BlockedAddressError
 
 # Mastodon's own Accept for AS2 fetches; some servers only answer the profile form.
 AS2_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 AS2_POST_CONTENT_TYPE = "application/activity+json"
-MAX_BODY_BYTES = 1_000_000
 MAX_REDIRECTS = 3
 WHOLE_REQUEST_SECONDS = 30.0
-TIMEOUTS = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=10.0)
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Mastodon 4.7 retries with RFC 9421 after these answers to a cavage-signed request
 # ("double knocking", https://swicg.github.io/activitypub-http-signature/#how-to-upgrade-supported-versions).
@@ -74,42 +73,6 @@ class FetchedBody:
     body: bytes
 
 
-class _GuardedResolver(AbstractResolver):
-    """aiohttp resolver that connects only to addresses the guard has checked."""
-
-    def __init__(self, guard: AddressGuard) -> None:
-        self._guard = guard
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        addresses = await self._guard.addresses(host, port)
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST,
-            )
-            for address in addresses
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
-def aiohttp_transport(guard: AddressGuard, *, per_host: int = 8) -> httpx.AsyncBaseTransport:
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            resolver=_GuardedResolver(guard), limit=0, limit_per_host=per_host, ttl_dns_cache=60
-        )
-        return aiohttp.ClientSession(connector=connector, auto_decompress=False)
-
-    return AiohttpTransport(client=session)
-
-
 class FederationClient:
     def __init__(
         self,
@@ -117,19 +80,19 @@ class FederationClient:
         user_agent: str,
         guard: AddressGuard,
         transport: httpx.AsyncBaseTransport | None = None,
+        per_host: int = 8,
     ) -> None:
         self.guard = guard
-        self._http = httpx.AsyncClient(
-            transport=transport or aiohttp_transport(guard),
-            timeout=TIMEOUTS,
-            follow_redirects=False,
-            headers={"user-agent": user_agent},
+        self._transport: Transport = (
+            AiohttpTransport(guard, user_agent=user_agent, per_host=per_host)
+            if transport is None
+            else HttpxTransport(transport, user_agent=user_agent)
         )
         self._rfc9421_hosts: set[str] = set()
         self._signing_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fedcop-sign")
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
         self._signing_pool.shutdown(wait=False)
 
     async def _sign(self, sign: Callable[..., dict[str, str]], *args: Any) -> dict[str, str]:
@@ -245,40 +208,19 @@ class FederationClient:
 
     async def _send(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, httpx.Headers, bytes]:
+    ) -> tuple[int, Mapping[str, str], bytes]:
         # A keep-alive connection the peer closed while idle fails before any response; that
         # one failure is retried, nothing else is.
         for attempt in (1, 2):
             try:
-                return await self._send_once(method, url, headers, body)
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                if attempt == 2:
-                    raise FetchError(url, f"connection failed: {exc}") from exc
-            except httpx.HTTPError as exc:
-                raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
-            except BlockedAddressError as exc:  # raised by the resolver at connect time
+                response = await self._transport.send(method, url, headers, body)
+                return response.status, response.headers, response.body
+            except TransportError as exc:
+                if not exc.closed_connection or attempt == 2:
+                    raise FetchError(url, exc.reason) from exc
+            except (BodyTooLargeError, BlockedAddressError) as exc:
                 raise FetchError(url, str(exc)) from exc
         raise AssertionError("unreachable")
-
-    async def _send_once(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, httpx.Headers, bytes]:
-        request = self._http.build_request(method, url, headers=headers, content=body)
-        response = await self._http.send(request, stream=True)
-        try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise FetchError(url, f"body of {declared} bytes is over {MAX_BODY_BYTES}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise FetchError(url, f"body is over {MAX_BODY_BYTES} bytes")
-                chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks)
-        finally:
-            await response.aclose()
 
 
 def _parse_json(fetched: FetchedBody) -> Any:

@@ -10,12 +10,11 @@ import httpx
 import pytest
 
 from fedcop.federation.client import (
-    MAX_BODY_BYTES,
     FederationClient,
     FetchError,
     Signer,
-    aiohttp_transport,
 )
+from fedcop.federation.transport import MAX_BODY_BYTES
 from fedcop.security.httpsig import load_private_key, load_public_key, parse_signature, verify
 from fedcop.security.keys import generate_key_pair
 from fedcop.security.ssrf import AddressGuard, BlockedAddressError
@@ -281,7 +280,7 @@ async def test_connection_errors_are_fetch_errors_without_status() -> None:
 async def test_real_transport_refuses_loopback_at_connect_time() -> None:
     """The aiohttp connector asks the same guard, so resolution and connection agree."""
     guard = AddressGuard(allow_private=False)
-    client = FederationClient(user_agent="t", guard=guard, transport=aiohttp_transport(guard))
+    client = FederationClient(user_agent="t", guard=guard)  # the production transport
     try:
         with pytest.raises(FetchError, match="not a public address"):
             await client.post("http://localhost:9/inbox", b"{}", SIGNER)
