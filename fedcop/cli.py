@@ -177,7 +177,7 @@ def group() -> None:
     default=GroupVisibility.OPEN.value,
     show_default=True,
 )
-@click.option("--description", default="", help="A short plain-text description.")
+@click.option("--description", default="", help="A description, in Markdown.")
 @_friendly_errors
 def group_create(
     username: str, name: str, owner: str | None, visibility: str, description: str

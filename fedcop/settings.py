@@ -41,6 +41,7 @@ class Settings:
     authorized_fetch: bool = False
     log_level: str = "info"
     remote_actor_max_age_hours: int = 24
+    media_dir: Path = Path("media")
 
     @property
     def base_url(self) -> str:
@@ -75,6 +76,7 @@ class Settings:
             remote_actor_max_age_hours=reader.integer(
                 "FEDCOP_REMOTE_ACTOR_MAX_AGE_HOURS", 24, minimum=1, maximum=24 * 30
             ),
+            media_dir=Path(reader.text("FEDCOP_MEDIA_DIR", "media", max_length=4096)),
             log_level=reader.choice(
                 "FEDCOP_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
             ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ from fedcop.models import (
     LocalKey,
     utcnow,
 )
+from fedcop.security.html import render_markdown
 from fedcop.security.keys import generate_key_pair
 
 
@@ -34,12 +34,6 @@ class NewActor:
     ap_id: str
     handle: str
     type: str
-
-
-def plain_text_to_html(text: str) -> str:
-    """Paragraphs of escaped text: the only HTML fedcop makes without a sanitiser."""
-    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-    return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
 
 
 def normalise_username(username: str) -> str:
@@ -82,7 +76,7 @@ async def create_group(
         raise ValidationError(f"visibility {visibility!r} must be one of {allowed}") from None
     actor = _new_local_actor(urls, ActorType.GROUP, normalise_username(username), name)
     actor.group_visibility = chosen
-    actor.summary = plain_text_to_html(description)
+    actor.summary = render_markdown(description)
     actor.manually_approves_followers = chosen != GroupVisibility.OPEN
     # A private group must not be suggested or indexed anywhere.
     actor.discoverable = actor.indexable = chosen != GroupVisibility.PRIVATE
