@@ -21,6 +21,10 @@ from bench.report import ROOT, Result, print_table, stamp, update_docs, write_js
 # name -> module under bench/; run in this order.
 BENCHMARKS = {
     "fanout": "bench.fanout",
+    "verify": "bench.verify",
+    "inbox": "bench.inbox",
+    "followers": "bench.followers",
+    "idle": "bench.idle",
 }
 
 RunFunction = Callable[[list[str]], Coroutine[Any, Any, Result]]

@@ -28,7 +28,7 @@ from fedcop.security.ssrf import AddressGuard, Resolve, system_resolve
 from fedcop.services.actors import ensure_instance_actor
 from fedcop.services.keys import local_signer
 from fedcop.settings import Settings
-from fedcop.web import actors, inbox, pages, wellknown
+from fedcop.web import actors, inbox, media, pages, stories, wellknown
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
@@ -74,7 +74,12 @@ def create_app(
                 await active_engine.dispose()
 
     app = Starlette(
-        routes=wellknown.routes + inbox.routes + actors.routes + pages.routes,
+        routes=wellknown.routes
+        + inbox.routes
+        + actors.routes
+        + stories.routes
+        + media.routes
+        + pages.routes,
         exception_handlers={
             HTTPException: http_exception_handler,
             Exception: unexpected_error_handler,
@@ -129,7 +134,7 @@ async def build_state(
         remote_actors=remote_actors,
         policy=FederationPolicy(db),
         instance_signer=instance_signer,
-        inbox_writer=InboxWriter(db, engine.dialect.name),
+        inbox_writer=InboxWriter(engine),
         recent_ids=RecentIds(),
     )
 

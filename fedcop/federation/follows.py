@@ -9,7 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap import activities
 from fedcop.federation.outbox import Audience, publish
-from fedcop.models import Actor, Follow, FollowState, utcnow
+from fedcop.models import (
+    Actor,
+    ActorType,
+    Follow,
+    FollowState,
+    GroupMember,
+    GroupRole,
+    MembershipState,
+    utcnow,
+)
 
 
 async def find_follow(
@@ -27,9 +36,14 @@ async def find_follow(
 
 
 async def accept(session: AsyncSession, follow: Follow, follower: Actor, followed: Actor) -> None:
-    """Mark accepted and send `Accept{Follow}` to the follower's own inbox."""
+    """Mark accepted and send `Accept{Follow}` to the follower's own inbox.
+
+    Following a group is how remote people join it: an accepted follower becomes a member.
+    """
     follow.state = FollowState.ACCEPTED
     follow.accepted_at = utcnow()
+    if followed.type == ActorType.GROUP and not follower.local:
+        await _add_member(session, followed, follower)
     response = activities.respond_to_follow(
         "Accept", followed.ap_id, _follow_of(follow, follower, followed)
     )
@@ -43,6 +57,41 @@ async def reject(session: AsyncSession, follow: Follow, follower: Actor, followe
     )
     await session.execute(delete(Follow).where(Follow.id == follow.id))
     await publish(session, followed, response, Audience(actors=[follower], shared_inboxes=False))
+
+
+async def follow_locally(session: AsyncSession, person: Actor, group: Actor) -> None:
+    """A local person follows a local group directly (no activity needs to travel)."""
+    exists = await session.scalar(
+        select(Follow).where(Follow.follower_id == person.id, Follow.followed_id == group.id)
+    )
+    if exists is None:
+        session.add(
+            Follow(
+                ap_id=activities.new_activity_id(person.ap_id, "follow"),
+                follower_id=person.id,
+                followed_id=group.id,
+                state=FollowState.ACCEPTED,
+                accepted_at=utcnow(),
+            )
+        )
+
+
+async def end_membership(session: AsyncSession, group: Actor, member: Actor) -> None:
+    """An unfollow ends a remote membership (owners and moderators keep their role)."""
+    await session.execute(
+        delete(GroupMember).where(
+            GroupMember.group_id == group.id,
+            GroupMember.actor_id == member.id,
+            GroupMember.role == GroupRole.MEMBER,
+        )
+    )
+
+
+async def _add_member(session: AsyncSession, group: Actor, member: Actor) -> None:
+    if await session.get(GroupMember, (group.id, member.id)) is None:
+        session.add(
+            GroupMember(group_id=group.id, actor_id=member.id, state=MembershipState.ACTIVE)
+        )
 
 
 async def remove_all_for(session: AsyncSession, actor: Actor) -> None:

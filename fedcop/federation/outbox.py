@@ -38,6 +38,8 @@ class Audience:
 
     followers: bool = False
     actors: Sequence[Actor] = field(default_factory=tuple)
+    # Followers of other local actors too (a story's Delete reaches its group's followers).
+    followers_of: Sequence[Actor] = field(default_factory=tuple)
     # Members-only content must reach only its recipients' own inboxes: a shared inbox
     # would show it to everyone on that server who follows anyone here.
     shared_inboxes: bool = True
@@ -92,9 +94,9 @@ async def _recipient_inboxes(
 ) -> tuple[set[tuple[str, str]], bool]:
     inboxes: set[tuple[str, str]] = set()
     has_local = False
-    if audience.followers:
-        has_local = await _has_local_followers(session, actor)
-        inboxes |= await _follower_inboxes(session, actor, audience.shared_inboxes)
+    for whose in ([actor] if audience.followers else []) + list(audience.followers_of):
+        has_local = await _has_local_followers(session, whose) or has_local
+        inboxes |= await _follower_inboxes(session, whose, audience.shared_inboxes)
     for recipient in audience.actors:
         if recipient.local:
             has_local = True

@@ -118,6 +118,10 @@ class RemoteActors:
             ) from exc
         return await self.get(_self_link(jrd, handle))
 
+    async def fetch_object(self, url: str) -> dict[str, Any]:
+        """Any object from its own server (signed by the instance actor); not stored here."""
+        return await self._fetch(url)
+
     async def is_known(self, ap_id: str) -> bool:
         return await self._stored(Actor.ap_id == ap_id) is not None
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fedcop.models.activity import OutboxActivity
 from fedcop.models.actor import Actor, ActorType, GroupVisibility, LocalKey
 from fedcop.models.base import Base, utcnow
+from fedcop.models.content import Comment, Consent, ConsentScope, Reaction, Story, Visibility
 from fedcop.models.follow import Follow, FollowState
 from fedcop.models.group import GroupMember, GroupRole, MembershipState
+from fedcop.models.media import ImageType, Media
 from fedcop.models.policy import BlockSeverity, DomainBlock
 from fedcop.models.queue import Delivery, InboxItem, Instance, WorkState
 
@@ -15,6 +17,9 @@ __all__ = [
     "ActorType",
     "Base",
     "BlockSeverity",
+    "Comment",
+    "Consent",
+    "ConsentScope",
     "Delivery",
     "DomainBlock",
     "Follow",
@@ -22,11 +27,16 @@ __all__ = [
     "GroupMember",
     "GroupRole",
     "GroupVisibility",
+    "ImageType",
     "InboxItem",
     "Instance",
     "LocalKey",
+    "Media",
     "MembershipState",
     "OutboxActivity",
+    "Reaction",
+    "Story",
+    "Visibility",
     "WorkState",
     "utcnow",
 ]

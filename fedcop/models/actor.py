@@ -51,6 +51,10 @@ class Actor(Base):
     indexable: Mapped[bool] = mapped_column(Boolean, default=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     group_visibility: Mapped[str | None] = mapped_column(String(16))
+    # Groups: who may post (members | followers), their rules (sanitised HTML) and topics.
+    posting_policy: Mapped[str | None] = mapped_column(String(16))
+    rules: Mapped[str | None] = mapped_column(Text)
+    topics: Mapped[list[str] | None] = mapped_column(JSON)
 
     # Endpoints: remote actors' are stored as fetched; local ones are derived from ap_id.
     inbox_url: Mapped[str | None] = mapped_column(String(2048))

@@ -171,6 +171,7 @@ def http_date(when: datetime) -> str:
     return format_datetime(as_utc(when).replace(microsecond=0), usegmt=True)
 
 
+@lru_cache(maxsize=1024)  # a burst from one server shares a handful of Date values
 def parse_http_date(value: str) -> datetime:
     try:
         parsed = parsedate_to_datetime(value)

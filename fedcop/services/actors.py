@@ -14,6 +14,7 @@ from fedcop.ap.discovery import USERNAME_MAX_LENGTH, USERNAME_RE, NodeUsage
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import ConflictError, NotFoundError, ValidationError
+from fedcop.federation.follows import follow_locally
 from fedcop.models import (
     Actor,
     ActorType,
@@ -163,6 +164,7 @@ async def _insert(
             session.add(LocalKey(actor_id=actor.id, private_key_pem=keys.private_pem))
             if owner is not None:
                 session.add(GroupMember(group_id=actor.id, actor_id=owner.id, role=GroupRole.OWNER))
+                await follow_locally(session, owner, actor)  # so the owner sees its stories
     except IntegrityError as exc:  # a concurrent insert won the race for the name
         raise ConflictError(f"the name {actor.username!r} is already taken") from exc
     return NewActor(ap_id=actor.ap_id, handle=urls.handle(actor.username), type=actor.type)

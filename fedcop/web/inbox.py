@@ -6,6 +6,8 @@ Bad input is a 4xx with a reason, never a 500 and never a half-written row.
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,6 +33,10 @@ async def inbox(request: Request) -> Response:
         raise HTTPException(400, str(exc)) from exc
     if activity.id in state.recent_ids:
         return Response(status_code=202)  # a repeat: already stored, nothing to do
+    in_flight = state.inbox_writer.pending(activity.id)
+    if in_flight is not None:  # a copy is being stored right now: answer with it
+        await asyncio.shield(in_flight)
+        return Response(status_code=202)
     if is_self_delete(activity) and not await state.remote_actors.is_known(activity.actor):
         # An account we never saw is gone, and its key with it: nothing to fetch or keep.
         return Response(status_code=202)

@@ -66,3 +66,22 @@ async def test_every_revision_downgrades_to_empty(empty_database_url: str) -> No
             assert await connection.run_sync(_tables) == set()
     finally:
         await engine.dispose()
+
+
+async def test_handle_uniqueness_survives_every_migration(database_url: str) -> None:
+    """SQLite rebuilds tables in batch migrations and drops indexes it cannot reflect."""
+    engine = database.create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            names = await connection.run_sync(
+                lambda sync: {ix["name"] for ix in inspect(sync).get_indexes("actors")}
+            )
+        if database_url.startswith("sqlite"):
+            async with engine.connect() as connection:
+                rows = await connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'actors'"
+                )
+                names |= {row[0] for row in rows}
+        assert "uq_actors_local_username" in names
+    finally:
+        await engine.dispose()

@@ -51,9 +51,9 @@ async def test_follow_is_accepted_and_the_accept_verifies(
     async with httpx.AsyncClient(transport=net) as client:
         accept_as2 = {"accept": "application/activity+json"}
         root = (await client.get(f"{GROUP}/followers", headers=accept_as2)).json()
-        assert root["totalItems"] == 1
+        assert root["totalItems"] == 2  # the owner follows its group too
         page = (await client.get(root["first"], headers=accept_as2)).json()
-        assert page["orderedItems"] == [peer.actor_id]
+        assert page["orderedItems"] == [peer.actor_id, "https://home.test/users/convenor"]
 
 
 async def test_gotosocial_sends_follow_to_the_shared_inbox(

@@ -64,7 +64,7 @@ def test_fedify_follows_a_fedcop_group_and_verifies_the_accept(
     assert accept["actor"] == group
     assert accept["verified"] is True  # Fedify checked fedcop's HTTP signature
     assert fedify.state()["following"][group]["accepted"] is True
-    _eventually(lambda: _followers(group) == [fedify.actor_id])
+    _eventually(lambda: fedify.actor_id in _followers(group))
 
     fedify.unfollow(group)
-    _eventually(lambda: _followers(group) == [])
+    _eventually(lambda: fedify.actor_id not in _followers(group))

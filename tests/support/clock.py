@@ -10,7 +10,7 @@ from fedcop.models import utcnow
 
 def _a_little_ahead() -> datetime:
     # Rows written by services carry real timestamps; starting a moment ahead keeps them due.
-    return utcnow() + timedelta(seconds=5)
+    return utcnow() + timedelta(minutes=1)
 
 
 @dataclass

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fedcop.federation.dispatch import DispatchTable
-from fedcop.federation.handlers import actors, follows
+from fedcop.federation.handlers import actors, content, follows
 
 
 def build_table() -> DispatchTable:
     table = DispatchTable()
     follows.register(table)
     actors.register(table)
+    content.register(table)
     return table

@@ -8,6 +8,7 @@ from fedcop.ap.checks import InboundActivity
 from fedcop.ap.remote import ACTOR_TYPES
 from fedcop.federation import follows
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
+from fedcop.federation.handlers import content
 from fedcop.models import Actor, utcnow
 
 
@@ -20,7 +21,8 @@ async def on_update_actor(ctx: HandlerContext, activity: InboundActivity) -> Non
 
 async def on_delete(ctx: HandlerContext, activity: InboundActivity) -> None:
     if activity.object_id != activity.actor:
-        raise IgnoredError("deletion of objects is handled with content (not yet stored here)")
+        await content.delete_post(ctx, activity)
+        return
     async with ctx.db.begin() as session:
         actor = await session.scalar(
             select(Actor).where(Actor.ap_id == activity.actor, Actor.local.is_(False))

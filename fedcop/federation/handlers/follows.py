@@ -9,7 +9,8 @@ from fedcop.ap.activities import object_id_of
 from fedcop.ap.checks import InboundActivity
 from fedcop.federation import follows
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
-from fedcop.models import Actor, Follow, FollowState
+from fedcop.federation.handlers import content
+from fedcop.models import Actor, ActorType, Follow, FollowState
 
 
 async def on_follow(ctx: HandlerContext, activity: InboundActivity) -> None:
@@ -86,6 +87,15 @@ async def on_undo_follow(ctx: HandlerContext, activity: InboundActivity) -> None
         if follow is None or follow.follower_id != follower.id:
             raise IgnoredError("no such follow (already undone?)")
         await session.execute(delete(Follow).where(Follow.id == follow.id))
+        followed = await session.get(Actor, follow.followed_id)
+        if followed is not None and followed.type == ActorType.GROUP:
+            await follows.end_membership(session, followed, follower)
+
+
+async def on_undo_by_id(ctx: HandlerContext, activity: InboundActivity) -> None:
+    """Undo naming only an id: a Like or Announce we stored, else a follow."""
+    if not await content.undo_reaction(ctx, activity):
+        await on_undo_follow(ctx, activity)
 
 
 def register(table: DispatchTable) -> None:
@@ -93,4 +103,5 @@ def register(table: DispatchTable) -> None:
     table.on("Accept", None, "Follow")(on_accept)
     table.on("Reject", None, "Follow")(on_reject)
     # Undo of a bare id: only follows can be undone so far, so look among them.
-    table.on("Undo", None, "Follow")(on_undo_follow)
+    table.on("Undo", "Follow")(on_undo_follow)
+    table.on("Undo", None)(on_undo_by_id)

@@ -1,0 +1,8 @@
+"""The `fedcop` command line (click). Each module adds its commands to `main`."""
+
+from __future__ import annotations
+
+from fedcop.cli import content, federation, instance
+from fedcop.cli.base import main
+
+__all__ = ["content", "federation", "instance", "main"]

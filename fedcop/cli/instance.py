@@ -1,0 +1,139 @@
+"""Running an instance: serve, worker, migrate, and creating people and groups."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import click
+import uvicorn
+
+from fedcop import db as database
+from fedcop.app import create_app
+from fedcop.cli.base import friendly_errors, load_settings, main, with_state
+from fedcop.models import GroupVisibility
+from fedcop.services import actors as actor_services
+from fedcop.services.demo import seed_demo
+from fedcop.web.state import AppState
+from fedcop.worker import build_workers
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--demo", is_flag=True, help="Create a demo person and community if missing.")
+@friendly_errors
+def serve(host: str, port: int, demo: bool) -> None:
+    """Run the web server (and, on SQLite, migrate the database first)."""
+    settings = load_settings()
+    if demo:
+        with_state(lambda state: _print_demo(state))
+    config = uvicorn.Config(
+        create_app(settings, run_workers=True),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+    uvicorn.Server(config).run()
+
+
+async def _print_demo(state: AppState) -> None:
+    for line in await seed_demo(state.db, state.urls):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--per-host", default=8, show_default=True, type=click.IntRange(1, 100))
+@friendly_errors
+def worker(concurrency: int, per_host: int) -> None:
+    """Run the inbox processor and delivery worker until stopped (SIGINT/SIGTERM)."""
+
+    async def run(state: AppState) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        click.echo(f"fedcop worker: {concurrency} deliveries in flight, {per_host} per host")
+        await build_workers(state, concurrency=concurrency, per_host=per_host).run(stop)
+
+    with_state(run)
+
+
+@main.command()
+@click.option("--to", "target", default="head", show_default=True, help="Upgrade to this revision.")
+@click.option("--down-to", "down_target", default=None, help="Downgrade to this revision.")
+@friendly_errors
+def migrate(target: str, down_target: str | None) -> None:
+    """Bring the database schema to the latest (or given) revision."""
+    settings = load_settings()
+
+    async def run() -> str | None:
+        engine = database.create_engine(settings.database_url)
+        try:
+            if down_target is not None:
+                await database.downgrade(engine, down_target)
+            else:
+                await database.upgrade(engine, target)
+            return await database.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"database at revision {asyncio.run(run()) or 'base (empty)'}")
+
+
+@main.group()
+def user() -> None:
+    """Manage local people."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="Display name.")
+@click.option("--admin", is_flag=True, help="Make this person an instance administrator.")
+@friendly_errors
+def user_create(username: str, name: str, admin: bool) -> None:
+    """Create a person."""
+    made = with_state(
+        lambda s: actor_services.create_person(s.db, s.urls, username, name=name, admin=admin)
+    )
+    click.echo(f"created person {made.handle}\n  {made.ap_id}")
+
+
+@main.group()
+def group() -> None:
+    """Manage community groups."""
+
+
+@group.command("create")
+@click.argument("username")
+@click.option("--name", required=True, help="The community's name.")
+@click.option("--owner", default=None, help="Username of the local person who owns it.")
+@click.option(
+    "--visibility",
+    type=click.Choice([v.value for v in GroupVisibility]),
+    default=GroupVisibility.OPEN.value,
+    show_default=True,
+)
+@click.option("--description", default="", help="A description, in Markdown.")
+@friendly_errors
+def group_create(
+    username: str, name: str, owner: str | None, visibility: str, description: str
+) -> None:
+    """Create a community group."""
+
+    async def create(state: AppState) -> Any:
+        return await actor_services.create_group(
+            state.db,
+            state.urls,
+            username,
+            name=name,
+            owner=owner,
+            visibility=visibility,
+            description=description,
+        )
+
+    made = with_state(create)
+    click.echo(f"created {visibility} group {made.handle}\n  {made.ap_id}")

@@ -1,0 +1,151 @@
+"""Stories on the wire: the activities a story's life sends, inside the caller's transaction.
+
+Public stories: the author's `Create{Article}` goes to the author's followers and to the group;
+the group (FEP-1b12) then `Announce`s the story to its followers — as the story's id, which is
+what Mastodon can show as a boost (INTEROP §8). Members-only stories never touch a shared inbox
+and are not announced: the author's `Create` goes straight to each member's own inbox.
+Edits and deletions go to everyone the story reached: the author's and the group's followers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fedcop.ap import activities
+from fedcop.ap.context import AS_CONTEXT, PUBLIC
+from fedcop.ap.media import media_to_ap
+from fedcop.ap.stories import Addressing, addressing, story_to_ap, tombstone
+from fedcop.ap.urls import LocalUrls
+from fedcop.errors import ValidationError
+from fedcop.federation.outbox import Audience, publish
+from fedcop.models import Actor, Story, Visibility, utcnow
+from fedcop.models.media import Media
+
+MAX_IMAGES = 4
+
+
+async def attach_media(
+    session: AsyncSession, story: Story, author: Actor, image_ids: list[int]
+) -> None:
+    if len(image_ids) > MAX_IMAGES:
+        raise ValidationError(f"a story carries at most {MAX_IMAGES} images")
+    if not image_ids:
+        return
+    owned = await session.scalars(
+        select(Media.id).where(Media.id.in_(image_ids), Media.owner_id == author.id)
+    )
+    if set(owned.all()) != set(image_ids):
+        raise ValidationError("images must be uploaded by the story's author")
+    await session.execute(update(Media).where(Media.id.in_(image_ids)).values(story_id=story.id))
+
+
+async def story_document(session: AsyncSession, urls: LocalUrls, story: Story) -> dict[str, Any]:
+    """The story as an AS2 object, from the database."""
+    author = await session.get(Actor, story.author_id)
+    group = await session.get(Actor, story.group_id) if story.group_id else None
+    assert author is not None
+    images = (
+        await session.scalars(select(Media).where(Media.story_id == story.id).order_by(Media.id))
+    ).all()
+    attachments = (
+        [media_to_ap(m, urls) for m in images] if story.local else story.remote_attachments
+    )
+    return story_to_ap(
+        story,
+        author_id=author.ap_id,
+        group_id=group.ap_id if group else None,
+        address=_addressing(urls, story, author, group),
+        base_url=urls.base_url,
+        attachments=attachments,
+    )
+
+
+async def send_create(
+    session: AsyncSession, urls: LocalUrls, story: Story, author: Actor, group: Actor
+) -> None:
+    document = await story_document(session, urls, story)
+    create = _wrap("Create", f"{story.ap_id}#create", author, document)
+    if story.visibility == Visibility.MEMBERS:
+        audience = Audience(followers_of=[group], shared_inboxes=False)
+    else:
+        audience = Audience(followers=True, actors=[group])
+    await publish(session, author, create, audience, public=_is_public(story))
+
+
+async def send_update(
+    session: AsyncSession, urls: LocalUrls, story: Story, author: Actor, group: Actor | None
+) -> None:
+    document = await story_document(session, urls, story)
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
+    update_activity = _wrap("Update", f"{story.ap_id}#update-{stamp}", author, document)
+    await publish(
+        session, author, update_activity, _everyone_reached(story, group), public=_is_public(story)
+    )
+
+
+async def delete_story(
+    session: AsyncSession, urls: LocalUrls, story: Story, author: Actor, group: Actor | None
+) -> None:
+    """Mark the story deleted (its id answers 410 with a Tombstone) and tell everyone."""
+    story.deleted_at = utcnow()
+    story.content = story.summary = story.title = ""
+    story.source = None
+    document = tombstone(story.ap_id, story.type, story.deleted_at)
+    document.pop("@context")
+    delete = _wrap("Delete", f"{story.ap_id}#delete", author, document)
+    delete["to"], delete["cc"] = [PUBLIC], []
+    await publish(session, author, delete, _everyone_reached(story, group), public=False)
+
+
+async def announce(session: AsyncSession, group: Actor, story: Story, author: Actor) -> str:
+    """The group shares a top-level story with its followers, as Mastodon shows a boost."""
+    followers = LocalUrls.followers(group.ap_id)
+    activity = {
+        "@context": AS_CONTEXT,
+        "id": activities.new_activity_id(group.ap_id, "announce"),
+        "type": "Announce",
+        "actor": group.ap_id,
+        "object": story.ap_id,
+        "to": [PUBLIC],
+        "cc": [followers, author.ap_id],
+        "published": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    await publish(session, group, activity, Audience(followers=True), public=True)
+    return str(activity["id"])
+
+
+def _everyone_reached(story: Story, group: Actor | None) -> Audience:
+    groups = [group] if group is not None else []
+    if story.visibility == Visibility.MEMBERS:
+        return Audience(followers_of=groups, shared_inboxes=False)
+    return Audience(followers=True, followers_of=groups)
+
+
+def _wrap(kind: str, activity_id: str, author: Actor, document: dict[str, Any]) -> dict[str, Any]:
+    context = document.pop("@context", AS_CONTEXT)
+    return {
+        "@context": context,
+        "id": activity_id,
+        "type": kind,
+        "actor": author.ap_id,
+        "object": document,
+        "to": document.get("to", []),
+        "cc": document.get("cc", []),
+        "published": document.get("published"),
+    }
+
+
+def _addressing(urls: LocalUrls, story: Story, author: Actor, group: Actor | None) -> Addressing:
+    return addressing(
+        story.visibility,
+        urls.followers(author.ap_id) if author.local else (author.followers_url or author.ap_id),
+        group.ap_id if group else None,
+        urls.followers(group.ap_id) if group is not None and group.local else None,
+    )
+
+
+def _is_public(story: Story) -> bool:
+    return story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)

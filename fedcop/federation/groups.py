@@ -1,0 +1,29 @@
+"""Group membership rules shared by inbound handlers and local use cases."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fedcop.models import Actor, Follow, FollowState, GroupMember, MembershipState
+
+
+async def is_member(session: AsyncSession, group: Actor, actor_id: int) -> bool:
+    member = await session.get(GroupMember, (group.id, actor_id))
+    return member is not None and member.state == MembershipState.ACTIVE
+
+
+async def may_post(session: AsyncSession, group: Actor, author: Actor) -> bool:
+    """Members post by default; a group may open posting to every accepted follower."""
+    if await is_member(session, group, author.id):
+        return True
+    if group.posting_policy != "followers":
+        return False
+    follow = await session.scalar(
+        select(Follow.id).where(
+            Follow.follower_id == author.id,
+            Follow.followed_id == group.id,
+            Follow.state == FollowState.ACCEPTED,
+        )
+    )
+    return follow is not None

@@ -1,0 +1,298 @@
+"""Create, Update and Delete of posts; Like and Announce of them, and their Undo.
+
+A post addressed to a local group (by `audience`, `to`/`cc`, or a mention of the group, as
+Guppe groups work) becomes a story in that group, and the group announces it to its followers
+if the author may post there. Replies to stories and comments here join the thread and are
+never announced: boosting replies floods timelines (lemmy#2224, mastodon#18069).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fedcop.ap.checks import InboundActivity
+from fedcop.ap.remote import InvalidDocumentError
+from fedcop.ap.remote_content import CONTENT_TYPES, RemoteContent, parse_content
+from fedcop.federation import content as content_activities
+from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
+from fedcop.federation.groups import may_post
+from fedcop.models import (
+    Actor,
+    ActorType,
+    Comment,
+    Follow,
+    FollowState,
+    Reaction,
+    Story,
+    Visibility,
+    utcnow,
+)
+
+_CONTENT = sorted(CONTENT_TYPES)
+
+
+async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
+    data = _parse(await _embedded_or_fetched(ctx, activity))
+    if data.author != activity.actor:
+        raise RejectedError("a post may only be created by its author")
+    author = await ctx.actors.get(activity.actor)
+    async with ctx.db.begin() as session:
+        if data.in_reply_to is not None:
+            await _store_comment(session, data, author)
+            return
+        group = await _addressed_group(session, data)
+        if group is not None and not await may_post(session, group, author):
+            group = None  # not theirs to post in: kept only if someone here follows them
+        if group is None and not await _followed_here(session, author):
+            raise IgnoredError("a post for nobody here")
+        story = await _store_story(session, data, author, group)
+        if group is not None and await _should_announce(session, group, story, author):
+            announce_id = await content_activities.announce(session, group, story, author)
+            await _record_reaction(session, "Announce", announce_id, group, story.ap_id)
+
+
+async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
+    data = _parse(await _embedded_or_fetched(ctx, activity))
+    if data.author != activity.actor:
+        raise RejectedError("a post may only be updated by its author")
+    async with ctx.db.begin() as session:
+        target = await _find_post(session, data.ap_id)
+        if target is None:
+            raise IgnoredError(f"{data.ap_id} is not stored here")
+        await _require_author(session, target, activity.actor)
+        target.content = data.content
+        target.content_warning = data.content_warning
+        target.edited_at = utcnow()
+        if isinstance(target, Story):
+            target.title, target.summary = data.title, data.summary
+
+
+async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
+    """Delete of a post (called from the Delete handler for anything that is not an actor)."""
+    async with ctx.db.begin() as session:
+        target = await _find_post(session, activity.object_id or "")
+        if target is None:
+            raise IgnoredError(f"{activity.object_id} is not stored here")
+        await _require_author(session, target, activity.actor)
+        if target.deleted_at is None:
+            target.deleted_at = utcnow()
+            target.content = ""
+            if isinstance(target, Comment):
+                story = await session.get(Story, target.story_id)
+                if story is not None:
+                    story.comment_count = max(0, story.comment_count - 1)
+
+
+async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) -> None:
+    actor = await ctx.actors.get(activity.actor)
+    announced = await _announced_unknown_post(ctx, activity, actor)
+    async with ctx.db.begin() as session:
+        target = await _find_post(session, activity.object_id or "")
+        if target is None and announced is not None:
+            author = await session.get(Actor, announced[1].id)
+            assert author is not None
+            group = actor if actor.type == ActorType.GROUP else None
+            target = await _store_story(session, announced[0], author, group)
+        if target is None or target.deleted_at is not None:
+            raise IgnoredError(f"{activity.object_id} is not a post here")
+        await _record_reaction(session, activity.type, activity.id, actor, target.ap_id)
+
+
+async def _announced_unknown_post(
+    ctx: HandlerContext, activity: InboundActivity, announcer: Actor
+) -> tuple[RemoteContent, Actor] | None:
+    """A boost, by someone followed here, of a top-level post we lack: fetched from its own
+    server (an embedded copy is not trusted, only the announcer signed it) for timelines."""
+    if activity.type != "Announce":
+        return None
+    async with ctx.db() as session:
+        if await _find_post(session, activity.object_id or "") is not None:
+            return None
+        if not await _followed_here(session, announcer):
+            return None
+    data = _parse(await ctx.actors.fetch_object(activity.object_id or ""))
+    if data.in_reply_to is not None:
+        return None  # replies are threaded where they belong, not collected from boosts
+    return data, await ctx.actors.get(data.author)
+
+
+async def undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> bool:
+    """Undo of a Like or Announce, by the reaction's id or its embedded copy."""
+    async with ctx.db.begin() as session:
+        reaction = await session.scalar(
+            select(Reaction).where(Reaction.ap_id == activity.object_id)
+        )
+        if reaction is None:
+            return False
+        actor = await session.get(Actor, reaction.actor_id)
+        if actor is None or actor.ap_id != activity.actor:
+            raise RejectedError("only its author may undo a reaction")
+        await session.execute(delete(Reaction).where(Reaction.id == reaction.id))
+        target = await _find_post(session, reaction.object_ap_id)
+        if target is not None:
+            _count(target, reaction.type, -1)
+        return True
+
+
+async def on_undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> None:
+    if not await undo_reaction(ctx, activity):
+        raise IgnoredError("no such reaction (already undone?)")
+
+
+# -- storing ---------------------------------------------------------------------------------
+
+
+async def _store_story(
+    session: AsyncSession, data: RemoteContent, author: Actor, group: Actor | None
+) -> Story:
+    existing = await session.scalar(select(Story).where(Story.ap_id == data.ap_id))
+    if existing is not None:
+        # Never let a Create take over an id someone else owns (CVE-2024-37903).
+        if existing.author_id != author.id:
+            raise RejectedError(f"{data.ap_id} already belongs to someone else")
+        return existing
+    story = Story(
+        ap_id=data.ap_id, local=False, type=data.type, author_id=author.id,
+        group_id=group.id if group else None, title=data.title, summary=data.summary,
+        content=data.content, content_warning=data.content_warning, url=data.url,
+        visibility=data.visibility, tags=data.tags, remote_attachments=data.attachments,
+        published_at=data.published or utcnow(), like_count=0, announce_count=0, comment_count=0,
+    )  # fmt: skip
+    session.add(story)
+    await session.flush()
+    return story
+
+
+async def _store_comment(session: AsyncSession, data: RemoteContent, author: Actor) -> None:
+    existing = await session.scalar(select(Comment).where(Comment.ap_id == data.ap_id))
+    if existing is not None:
+        if existing.author_id != author.id:
+            raise RejectedError(f"{data.ap_id} already belongs to someone else")
+        return
+    story = await _thread_of(session, data.in_reply_to or "")
+    if story is None:
+        raise IgnoredError(f"a reply to {data.in_reply_to}, which is not here")
+    session.add(
+        Comment(
+            ap_id=data.ap_id, local=False, author_id=author.id, story_id=story.id,
+            in_reply_to=data.in_reply_to, content=data.content,
+            content_warning=data.content_warning, visibility=data.visibility,
+            published_at=data.published or utcnow(), like_count=0,
+        )
+    )  # fmt: skip
+    story.comment_count += 1
+
+
+async def _record_reaction(
+    session: AsyncSession, kind: str, ap_id: str, actor: Actor, object_ap_id: str
+) -> None:
+    exists = await session.scalar(
+        select(Reaction.id).where(
+            Reaction.actor_id == actor.id,
+            Reaction.type == kind,
+            Reaction.object_ap_id == object_ap_id,
+        )
+    )
+    if exists is not None:
+        return  # a repeat changes nothing
+    session.add(Reaction(ap_id=ap_id, type=kind, actor_id=actor.id, object_ap_id=object_ap_id))
+    target = await _find_post(session, object_ap_id)
+    if target is not None:
+        _count(target, kind, +1)
+
+
+# -- finding ---------------------------------------------------------------------------------
+
+
+async def _find_post(session: AsyncSession, ap_id: str) -> Story | Comment | None:
+    story = await session.scalar(select(Story).where(Story.ap_id == ap_id))
+    if story is not None:
+        return story
+    comment: Comment | None = await session.scalar(select(Comment).where(Comment.ap_id == ap_id))
+    return comment
+
+
+async def _thread_of(session: AsyncSession, parent_id: str) -> Story | None:
+    parent = await _find_post(session, parent_id)
+    if isinstance(parent, Comment):
+        return await session.get(Story, parent.story_id)
+    return parent
+
+
+async def _addressed_group(session: AsyncSession, data: RemoteContent) -> Actor | None:
+    candidates = list(dict.fromkeys(data.recipients + data.mentions))
+    if not candidates:
+        return None
+    group: Actor | None = await session.scalar(
+        select(Actor)
+        .where(Actor.ap_id.in_(candidates), Actor.local, Actor.type == ActorType.GROUP)
+        .order_by(Actor.id)
+        .limit(1)
+    )
+    return group
+
+
+async def _followed_here(session: AsyncSession, author: Actor) -> bool:
+    follow = await session.scalar(
+        select(Follow.id)
+        .join(Actor, Actor.id == Follow.follower_id)
+        .where(Follow.followed_id == author.id, Follow.state == FollowState.ACCEPTED, Actor.local)
+        .limit(1)
+    )
+    return follow is not None
+
+
+async def _should_announce(
+    session: AsyncSession, group: Actor, story: Story, author: Actor
+) -> bool:
+    if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED) or story.deleted_at:
+        return False
+    if not await may_post(session, group, author):
+        return False
+    already = await session.scalar(
+        select(Reaction.id).where(
+            Reaction.actor_id == group.id,
+            Reaction.type == "Announce",
+            Reaction.object_ap_id == story.ap_id,
+        )
+    )
+    return already is None
+
+
+async def _require_author(session: AsyncSession, target: Story | Comment, actor_ap_id: str) -> None:
+    author = await session.get(Actor, target.author_id)
+    if author is None or author.ap_id != actor_ap_id:
+        raise RejectedError("only its author may change or delete a post")
+
+
+async def _embedded_or_fetched(ctx: HandlerContext, activity: InboundActivity) -> Any:
+    embedded = activity.document.get("object")
+    if isinstance(embedded, dict):
+        return embedded
+    # Only the id was sent: fetch the post from its own server (same origin was checked).
+    return await ctx.actors.fetch_object(activity.object_id or "")
+
+
+def _parse(document: Any) -> RemoteContent:
+    try:
+        return parse_content(document)
+    except InvalidDocumentError as exc:
+        raise RejectedError(str(exc)) from exc
+
+
+def _count(target: Story | Comment, kind: str, delta: int) -> None:
+    if kind == "Like":
+        target.like_count = max(0, target.like_count + delta)
+    elif isinstance(target, Story):
+        target.announce_count = max(0, target.announce_count + delta)
+
+
+def register(table: DispatchTable) -> None:
+    table.on("Create", *_CONTENT)(on_create)
+    table.on("Update", *_CONTENT)(on_update)
+    table.on("Like", None, *_CONTENT)(on_like_or_announce)
+    table.on("Announce", None, *_CONTENT)(on_like_or_announce)
+    table.on("Undo", "Like", "Announce")(on_undo_reaction)
