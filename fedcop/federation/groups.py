@@ -14,11 +14,21 @@ async def is_member(session: AsyncSession, group: Actor, actor_id: int) -> bool:
 
 
 async def may_post(session: AsyncSession, group: Actor, author: Actor) -> bool:
-    """Members post by default; a group may open posting to every accepted follower."""
-    if await is_member(session, group, author.id):
+    """Members post by default; a group may open posting to every accepted follower.
+
+    For a group on another server, all we can know is whether the author follows it (its
+    server applies its own rules when the story arrives).
+    """
+    if group.local and await is_member(session, group, author.id):
         return True
+    if not group.local:
+        return await _follows(session, author, group)
     if group.posting_policy != "followers":
         return False
+    return await _follows(session, author, group)
+
+
+async def _follows(session: AsyncSession, author: Actor, group: Actor) -> bool:
     follow = await session.scalar(
         select(Follow.id).where(
             Follow.follower_id == author.id,

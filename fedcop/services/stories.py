@@ -21,8 +21,10 @@ from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
 from fedcop.federation.groups import may_post
+from fedcop.federation.remote_actors import RemoteActors
 from fedcop.models import (
     Actor,
+    ActorType,
     Consent,
     ConsentScope,
     GroupVisibility,
@@ -73,12 +75,20 @@ class StoryDraft:
 
 
 async def publish(
-    db: SessionMaker, urls: LocalUrls, author_name: str, group_name: str, draft: StoryDraft
+    db: SessionMaker,
+    urls: LocalUrls,
+    author_name: str,
+    group_name: str,
+    draft: StoryDraft,
+    *,
+    actors: RemoteActors | None = None,
 ) -> Story:
+    """Publish to a group here (by name) or on another server (`@name@host`, with `actors`)."""
     _check_draft(draft)
+    remote = await _remote_group(actors, group_name)
     async with db.begin() as session:
         author = await _local_author(session, author_name)
-        group = await local_group(session, group_name)
+        group = remote or await local_group(session, group_name)
         if not await may_post(session, group, author):
             raise ValidationError(f"{author.handle} may not post in {group.handle}")
         _check_visibility(group, draft)
@@ -126,6 +136,21 @@ async def withdraw_consent(db: SessionMaker, urls: LocalUrls, story_id: str, by:
         await content_activities.delete_story(session, urls, story, author, group)
 
 
+async def _remote_group(actors: RemoteActors | None, name: str) -> Actor | None:
+    """A group on another server; its own server decides membership when the story arrives."""
+    is_url = name.startswith(("http://", "https://"))
+    if not (is_url or (name.startswith("@") and "@" in name[1:])):
+        return None  # a plain name: a group here
+    if actors is None:
+        raise ValidationError("publishing to a group on another server needs federation")
+    group = await (actors.get(name) if is_url else actors.by_handle(name))
+    if group.local:
+        return None
+    if group.type != ActorType.GROUP:
+        raise ValidationError(f"{name} is not a community group")
+    return group
+
+
 def _check_draft(draft: StoryDraft) -> None:
     if not draft.pii_confirmed:
         raise ValidationError(
@@ -147,7 +172,12 @@ def _check_draft(draft: StoryDraft) -> None:
 
 
 def _check_visibility(group: Actor, draft: StoryDraft) -> None:
-    allowed = _ALLOWED[GroupVisibility(group.group_visibility or GroupVisibility.OPEN)]
+    # A remote group's rules are its server's; from here only public sharing is safe to offer.
+    allowed = (
+        _ALLOWED[GroupVisibility(group.group_visibility or GroupVisibility.OPEN)]
+        if group.local
+        else {Visibility.PUBLIC, Visibility.UNLISTED}
+    )
     if draft.visibility not in allowed:
         choices = ", ".join(sorted(allowed))
         raise ValidationError(f"stories in {group.handle} may be: {choices}")

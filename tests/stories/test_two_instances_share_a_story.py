@@ -1,0 +1,67 @@
+"""Two fedcop instances: a person on B joins a group on A and tells a story there; a third
+person, also on B, comments; the story and its thread are on both servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from fedcop.models import Comment, Story
+from fedcop.services import comments, stories
+from fedcop.services import follows as follow_services
+from fedcop.services.actors import create_group, create_person
+from fedcop.web.state import AppState
+from fedcop.worker import build_workers
+from tests.support.databases import DatabaseFactory
+from tests.support.network import InProcessNetwork, fedcop_instance
+from tests.support.stories import draft
+
+
+@pytest.fixture
+async def away(
+    net: InProcessNetwork, database_factory: DatabaseFactory, backend: str
+) -> AsyncIterator[AppState]:
+    async with fedcop_instance(net, database_factory, backend, "away.test") as state:
+        yield state
+
+
+async def _settle(*states: AppState) -> None:
+    workers = [build_workers(state) for state in states]
+    for _ in range(20):
+        if sum([await w.run_until_idle() for w in workers]) == 0:
+            return
+    raise AssertionError("the network did not settle")
+
+
+async def test_story_from_b_in_a_group_on_a_with_a_comment_from_b(
+    home: AppState, away: AppState
+) -> None:
+    await create_person(home.db, home.urls, "convenor")
+    await create_group(home.db, home.urls, "frailty", name="Frailty CoP", owner="convenor")
+    await create_person(away.db, away.urls, "bea")
+    await create_person(away.db, away.urls, "dev")
+    for person in ("bea", "dev"):
+        await follow_services.follow(away.db, away.remote_actors, person, "@frailty@home.test")
+    await _settle(home, away)
+
+    story = await stories.publish(away.db, away.urls, "bea", "@frailty@home.test", draft(),
+                                  actors=away.remote_actors)  # fmt: skip
+    await _settle(home, away)
+
+    async with home.db() as session:  # A holds the story, in its group
+        on_a = (await session.scalars(select(Story).where(Story.ap_id == story.ap_id))).one()
+    assert on_a.title == "What we learnt from falls huddles"
+    assert on_a.group_id is not None
+
+    note = await comments.comment(away.db, away.urls, "dev", story.ap_id, "Brilliant, *thank you*.")
+    await _settle(home, away)
+
+    async with home.db() as session:
+        thread = (await session.scalars(select(Comment).where(Comment.ap_id == note.ap_id))).one()
+        refreshed = await session.get(Story, on_a.id)
+    assert thread.story_id == on_a.id
+    assert "<em>thank you</em>" in thread.content
+    assert refreshed is not None
+    assert refreshed.comment_count == 1
