@@ -29,6 +29,7 @@ from fedcop.services.actors import ensure_instance_actor
 from fedcop.services.keys import local_signer
 from fedcop.settings import Settings
 from fedcop.web import actors, inbox, media, pages, stories, wellknown
+from fedcop.web.api import routes as api
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
@@ -68,6 +69,7 @@ def create_app(
                 stop.set()
                 if background is not None:
                     await background
+                await state.inbox_writer.aclose()
                 await state.client.aclose()
         finally:
             if own_engine:
@@ -79,6 +81,7 @@ def create_app(
         + actors.routes
         + stories.routes
         + media.routes
+        + api.routes
         + pages.routes,
         exception_handlers={
             HTTPException: http_exception_handler,

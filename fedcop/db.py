@@ -28,12 +28,12 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     """Create the engine, configuring SQLite for a web process and a worker sharing one file."""
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "connect", sqlite_on_connect)
         return engine
     return create_async_engine(database_url, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers proceed while the single writer commits; foreign keys are off by
     # default in SQLite and our ON DELETE CASCADE relies on them.
     cursor = dbapi_connection.cursor()

@@ -30,3 +30,7 @@ class ConflictError(FedcopError):
 
 class NotFoundError(FedcopError):
     """The record does not exist."""
+
+
+class PermissionDeniedError(FedcopError):
+    """Not allowed: not the author, not a moderator."""

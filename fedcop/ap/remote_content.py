@@ -45,11 +45,13 @@ class RemoteContent:
 def parse_content(document: Any) -> RemoteContent:
     if not isinstance(document, dict):
         raise InvalidDocumentError("the object must be embedded or fetchable as JSON")
-    ap_id, kind = object_id_of(document), document.get("type")
-    if ap_id is None or kind not in CONTENT_TYPES:
-        raise InvalidDocumentError(f"{kind!r} is not a kind of post fedcop stores")
+    ap_id, kind = object_id_of(document), _kind(document.get("type"))
+    if ap_id is None or kind is None:
+        raise InvalidDocumentError(f"{document.get('type')!r} is not a kind of post fedcop stores")
     author = object_id_of(_first(document.get("attributedTo")))
-    if author is None or host_of(author) != host_of(ap_id):
+    if author is None:
+        raise InvalidDocumentError("the post has no attributedTo")
+    if host_of(author) != host_of(ap_id):
         raise InvalidDocumentError("the post's attributedTo must be on the post's own server")
     to, cc = _ids(document.get("to")), _ids(document.get("cc"))
     sensitive = document.get("sensitive") is True
@@ -57,9 +59,9 @@ def parse_content(document: Any) -> RemoteContent:
     is_note = kind == "Note"
     return RemoteContent(
         ap_id=ap_id,
-        type=str(kind),
+        type=kind,
         author=author,
-        in_reply_to=object_id_of(document.get("inReplyTo")),
+        in_reply_to=_link(document.get("inReplyTo")),
         title=to_text(_text(document.get("name")))[:MAX_TITLE],
         # On a Note, `summary` is a content warning; elsewhere it is the teaser.
         summary="" if is_note else sanitize(summary),
@@ -75,6 +77,23 @@ def parse_content(document: Any) -> RemoteContent:
         attachments=_attachments(document.get("attachment")),
         published=_date(document.get("published")),
     )
+
+
+def _kind(value: Any) -> str | None:
+    """The post's type; with several (`["Note", "Article"]`), the first one fedcop stores."""
+    for candidate in _list(value):
+        if isinstance(candidate, str) and candidate in CONTENT_TYPES:
+            return candidate
+    return None
+
+
+def _link(value: Any) -> str | None:
+    """An id given as a string, an object, a Link (`href`) or a list of those: the first."""
+    value = _first(value)
+    if isinstance(value, dict) and value.get("type") == "Link":
+        href = value.get("href")
+        return href if isinstance(href, str) else None
+    return object_id_of(value)
 
 
 def _content(document: dict[str, Any]) -> str:

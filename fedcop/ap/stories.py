@@ -101,7 +101,7 @@ def comment_to_ap(
         "url": comment.ap_id,
     }
     if comment.content_warning:
-        document["summary"] = comment.content_warning
+        document["summary"] = html.escape(comment.content_warning)  # AS2 summary is HTML
     if comment.source is not None:
         document["source"] = {"content": comment.source, "mediaType": "text/markdown"}
     if group_id:

@@ -55,6 +55,7 @@ def with_state(action: Callable[[AppState], Awaitable[T]]) -> T:
             try:
                 return await action(state)
             finally:
+                await state.inbox_writer.aclose()
                 await state.client.aclose()
         finally:
             await engine.dispose()

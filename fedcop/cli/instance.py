@@ -118,10 +118,17 @@ def group() -> None:
     show_default=True,
 )
 @click.option("--description", default="", help="A description, in Markdown.")
+@click.option("--rules", default="", help="The group's rules, in Markdown.")
+@click.option("--topic", "topics", multiple=True, help="A topic (repeatable).")
+@click.option(
+    "--posting", type=click.Choice(["members", "followers"]), default="members", show_default=True,
+    help="Who may post stories.",
+)  # fmt: skip
 @friendly_errors
 def group_create(
-    username: str, name: str, owner: str | None, visibility: str, description: str
-) -> None:
+    username: str, name: str, owner: str | None, visibility: str, description: str,
+    rules: str, topics: tuple[str, ...], posting: str,
+) -> None:  # fmt: skip
     """Create a community group."""
 
     async def create(state: AppState) -> Any:
@@ -133,6 +140,9 @@ def group_create(
             owner=owner,
             visibility=visibility,
             description=description,
+            rules=rules,
+            topics=topics,
+            posting_policy=posting,
         )
 
     made = with_state(create)

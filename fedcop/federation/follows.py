@@ -94,6 +94,14 @@ async def _add_member(session: AsyncSession, group: Actor, member: Actor) -> Non
         )
 
 
+async def refuse(
+    session: AsyncSession, follow_activity: dict[str, Any], follower: Actor, followed: Actor
+) -> None:
+    """`Reject` a Follow that was never recorded (the follower is blocked by the group)."""
+    response = activities.respond_to_follow("Reject", followed.ap_id, follow_activity)
+    await publish(session, followed, response, Audience(actors=[follower], shared_inboxes=False))
+
+
 async def remove_all_for(session: AsyncSession, actor: Actor) -> None:
     await session.execute(
         delete(Follow).where(or_(Follow.follower_id == actor.id, Follow.followed_id == actor.id))

@@ -5,7 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fedcop.models import Actor, Follow, FollowState, GroupMember, MembershipState
+from fedcop.models import Actor, Follow, FollowState, GroupBlock, GroupMember, MembershipState
+
+
+async def is_blocked(session: AsyncSession, group: Actor, actor: Actor) -> bool:
+    return await session.get(GroupBlock, (group.id, actor.id)) is not None
 
 
 async def is_member(session: AsyncSession, group: Actor, actor_id: int) -> bool:
@@ -19,6 +23,8 @@ async def may_post(session: AsyncSession, group: Actor, author: Actor) -> bool:
     For a group on another server, all we can know is whether the author follows it (its
     server applies its own rules when the story arrives).
     """
+    if await is_blocked(session, group, author):
+        return False
     if group.local and await is_member(session, group, author.id):
         return True
     if not group.local:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fedcop.db import sqlite_on_connect
 from fedcop.models import InboxItem, WorkState, utcnow
 
 MAX_BATCH = 500
@@ -59,6 +64,20 @@ class InboxWriter:
         self._waiting: list[tuple[InboxRow, asyncio.Future[None]]] = []
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        # SQLite: each batch in one hop to a thread of our own with a plain pysqlite engine on
+        # the same file (same dialect, types and pragmas), instead of five hops through
+        # aiosqlite's thread (pool checkout, cursor, executemany, commit, reset on return):
+        # profiling showed those costing ~700 µs of CPU per batch, more than the rows.
+        self._sqlite: _SqliteWriter | None = None
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._sqlite = _SqliteWriter(engine, self._statement)
+
+    async def aclose(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._sqlite is not None:
+            await self._sqlite.aclose()
 
     def pending(self, activity_id: str) -> asyncio.Future[None] | None:
         """The commit a copy of this activity is already waiting for, if any."""
@@ -93,14 +112,62 @@ class InboxWriter:
                         future.set_result(None)
 
     async def _commit(self, rows: list[InboxRow]) -> None:
-        now = utcnow()
-        values = [
-            {
-                "ap_id": row.ap_id, "type": row.type, "actor_ap_id": row.actor_ap_id,
-                "activity": row.activity, "state": WorkState.PENDING, "attempts": 0,
-                "next_attempt_at": now, "received_at": now,
-            }
-            for row in rows
-        ]  # fmt: skip
+        values = _values(rows, utcnow())
+        if self._sqlite is not None:
+            await self._sqlite.commit(values)
+            return
         async with self._engine.begin() as connection:
             await connection.execute(self._statement, values)
+
+
+def _values(rows: list[InboxRow], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "ap_id": row.ap_id, "type": row.type, "actor_ap_id": row.actor_ap_id,
+            "activity": row.activity, "state": WorkState.PENDING, "attempts": 0,
+            "next_attempt_at": now, "received_at": now,
+        }
+        for row in rows
+    ]  # fmt: skip
+
+
+class _SqliteWriter:
+    """Runs the batch INSERT + COMMIT on one thread with a synchronous engine of its own.
+
+    Created lazily on the first batch; the thread and its connection live as long as the
+    writer. The rows are bound by the same SQLite dialect (and JSON serialiser) as through the
+    async engine, so what is stored is identical.
+    """
+
+    def __init__(self, engine: AsyncEngine, statement: Any) -> None:
+        self._url = engine.url.set(drivername="sqlite+pysqlite")
+        # The async engine's JSON serialiser, if one was configured, so rows are identical.
+        self._json_serializer = getattr(engine.dialect, "_json_serializer", None)
+        self._statement = statement
+        self._engine: Engine | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="fedcop-inbox-writer")
+
+    async def commit(self, values: list[dict[str, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._commit, values)
+
+    async def aclose(self) -> None:
+        """Close the connection on its own thread (SQLite connections belong to one thread)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._dispose)
+        self._thread.shutdown(wait=True)
+
+    def _dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _commit(self, values: list[dict[str, Any]]) -> None:
+        if self._engine is None:
+            options: dict[str, Any] = {"connect_args": {"timeout": 30}}
+            if self._json_serializer is not None:
+                options["json_serializer"] = self._json_serializer
+            self._engine = create_sync_engine(self._url, **options)
+            event.listen(self._engine, "connect", sqlite_on_connect)
+        with self._engine.begin() as connection:
+            connection.execute(self._statement, values)

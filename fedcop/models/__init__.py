@@ -9,12 +9,16 @@ from fedcop.models.content import Comment, Consent, ConsentScope, Reaction, Stor
 from fedcop.models.follow import Follow, FollowState
 from fedcop.models.group import GroupMember, GroupRole, MembershipState
 from fedcop.models.media import ImageType, Media
+from fedcop.models.moderation import AuditEntry, GroupBlock
 from fedcop.models.policy import BlockSeverity, DomainBlock
 from fedcop.models.queue import Delivery, InboxItem, Instance, WorkState
+from fedcop.models.token import ApiToken, Report
 
 __all__ = [
     "Actor",
     "ActorType",
+    "ApiToken",
+    "AuditEntry",
     "Base",
     "BlockSeverity",
     "Comment",
@@ -24,6 +28,7 @@ __all__ = [
     "DomainBlock",
     "Follow",
     "FollowState",
+    "GroupBlock",
     "GroupMember",
     "GroupRole",
     "GroupVisibility",
@@ -35,6 +40,7 @@ __all__ = [
     "MembershipState",
     "OutboxActivity",
     "Reaction",
+    "Report",
     "Story",
     "Visibility",
     "WorkState",

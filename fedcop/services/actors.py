@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +38,13 @@ class NewActor:
     type: str
 
 
+def _topics(topics: Sequence[str]) -> list[str]:
+    cleaned = [t.strip().lstrip("#").lower() for t in topics if t.strip()]
+    if len(cleaned) > 10 or not all(t.replace("_", "").isalnum() and len(t) <= 64 for t in cleaned):
+        raise ValidationError("up to 10 topics of letters, digits and underscores")
+    return list(dict.fromkeys(cleaned))
+
+
 def normalise_username(username: str) -> str:
     """Lower-case and check a handle against Mastodon's rule, so every peer can address it."""
     if not 1 <= len(username) <= USERNAME_MAX_LENGTH:
@@ -69,15 +77,23 @@ async def create_group(
     owner: str | None = None,
     visibility: str = GroupVisibility.OPEN,
     description: str = "",
+    rules: str = "",
+    topics: Sequence[str] = (),
+    posting_policy: str = "members",
 ) -> NewActor:
     try:
         chosen = GroupVisibility(visibility)
     except ValueError:
         allowed = ", ".join(v.value for v in GroupVisibility)
         raise ValidationError(f"visibility {visibility!r} must be one of {allowed}") from None
+    if posting_policy not in ("members", "followers"):
+        raise ValidationError("posting policy must be 'members' or 'followers'")
     actor = _new_local_actor(urls, ActorType.GROUP, normalise_username(username), name)
     actor.group_visibility = chosen
     actor.summary = render_markdown(description)
+    actor.rules = render_markdown(rules) if rules.strip() else None
+    actor.topics = _topics(topics)
+    actor.posting_policy = posting_policy
     actor.manually_approves_followers = chosen != GroupVisibility.OPEN
     # A private group must not be suggested or indexed anywhere.
     actor.discoverable = actor.indexable = chosen != GroupVisibility.PRIVATE

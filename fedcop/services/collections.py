@@ -17,6 +17,8 @@ from fedcop.models import (
     GroupVisibility,
     MembershipState,
     OutboxActivity,
+    Story,
+    Visibility,
 )
 
 
@@ -95,3 +97,22 @@ def _item(name: str, value: Any) -> Any:
 def counts_only(actor: Actor) -> bool:
     """A private group shows how many, never who (its members are its business)."""
     return actor.group_visibility == GroupVisibility.PRIVATE
+
+
+async def public_stories(db: SessionMaker, group: Actor, limit: int = 20) -> list[Story]:
+    """The newest stories anyone may read in a group (none for private groups)."""
+    if counts_only(group):
+        return []
+    query = (
+        select(Story)
+        .where(
+            Story.group_id == group.id,
+            Story.visibility.in_([Visibility.PUBLIC, Visibility.UNLISTED]),
+            Story.deleted_at.is_(None),
+            Story.removed_at.is_(None),
+        )
+        .order_by(Story.published_at.desc(), Story.id.desc())
+        .limit(limit)
+    )
+    async with db() as session:
+        return list((await session.scalars(query)).all())

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.db import SessionMaker
-from fedcop.errors import ConflictError, NotFoundError, ValidationError
+from fedcop.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from fedcop.federation import follows
+from fedcop.federation.groups import is_blocked
 from fedcop.models import (
     Actor,
     ActorType,
@@ -48,6 +49,8 @@ async def join(db: SessionMaker, group_name: str, person_name: str) -> Membershi
     async with db.begin() as session:
         group = await local_group(session, group_name)
         person = await _local_person(session, person_name)
+        if await is_blocked(session, group, person):
+            raise ValidationError(f"{person.handle} is blocked from {group.handle}")
         if await session.get(GroupMember, (group.id, person.id)) is not None:
             raise ConflictError(f"{person.handle} is already in {group.handle} (or has asked)")
         state = (
@@ -95,7 +98,7 @@ async def require_moderator(session: AsyncSession, group: Actor, username: str) 
         member is not None and member.role in (GroupRole.OWNER, GroupRole.MODERATOR)
     ):
         return person
-    raise ValidationError(f"{person.handle} is not a moderator of {group.handle}")
+    raise PermissionDeniedError(f"{person.handle} is not a moderator of {group.handle}")
 
 
 async def _local_person(session: AsyncSession, username: str) -> Actor:

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
-from fedcop.models import BlockSeverity, DomainBlock
+from fedcop.models import AuditEntry, BlockSeverity, DomainBlock
 from fedcop.settings import normalise_domain
 
 
@@ -22,14 +22,16 @@ async def block_domain(db: SessionMaker, domain: str, severity: str, reason: str
             session.add(DomainBlock(domain=name, severity=chosen, reason=reason))
         else:
             block.severity, block.reason = chosen, reason
+        session.add(AuditEntry(action=f"domain {chosen}", target=name, reason=reason))
 
 
 async def unblock_domain(db: SessionMaker, domain: str) -> None:
     name = normalise_domain(domain)
     async with db.begin() as session:
         result = await session.execute(delete(DomainBlock).where(DomainBlock.domain == name))
-    if not result.rowcount:  # type: ignore[attr-defined]
-        raise NotFoundError(f"{name} is not blocked")
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise NotFoundError(f"{name} is not blocked")  # rolls back: nothing to audit
+        session.add(AuditEntry(action="domain unblock", target=name))
 
 
 async def list_blocks(db: SessionMaker) -> list[DomainBlock]:

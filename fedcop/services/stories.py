@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import fedcop.federation.content as content_activities
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
-from fedcop.errors import NotFoundError, ValidationError
+from fedcop.errors import NotFoundError, PermissionDeniedError, ValidationError
 from fedcop.federation.groups import may_post
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.models import (
@@ -259,6 +259,6 @@ async def _own_story(
     assert author is not None
     if author.username != username.lower():
         if group is None:
-            raise ValidationError("only its author may change this story")
+            raise PermissionDeniedError("only its author may change this story")
         await require_moderator(session, group, username)
     return story, author, group

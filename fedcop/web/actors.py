@@ -56,6 +56,7 @@ async def actor_document(request: Request) -> Response:
     context = {"actor": actor, "handle": state.urls.handle(actor.username)}
     if actor.type == ActorType.GROUP:
         context["moderators"] = await group_moderator_ids(state.db, actor)
+        context["stories"] = await collections.public_stories(state.db, actor)
     response = state.templates.TemplateResponse(request, template, context)
     response.headers["vary"] = "Accept"
     return response

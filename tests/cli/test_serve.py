@@ -46,5 +46,7 @@ def test_serve_demo_then_restart_keeps_the_group_key(
             assert document["type"] == "Group"
             assert document["id"] == f"http://localhost:{port}/groups/frailty_practice"
             keys.append(document["publicKey"]["publicKeyPem"])
+            page = httpx.get(f"{base_url}/groups/frailty_practice", headers={"accept": "text/html"})
+            assert "What is a community of practice?" in page.text  # the demo's first story
     assert keys[0] == keys[1]
     assert keys[0].startswith("-----BEGIN PUBLIC KEY-----")

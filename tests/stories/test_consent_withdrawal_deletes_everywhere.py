@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from fedcop.errors import ValidationError
+from fedcop.errors import PermissionDeniedError, ValidationError
 from fedcop.models import Consent
 from fedcop.services import stories
 from fedcop.services.actors import create_person
@@ -67,7 +67,7 @@ async def test_only_the_author_or_a_moderator_may_delete(home: AppState) -> None
     await community(home)
     story = await publish(home)
     await create_person(home.db, home.urls, "someone")
-    with pytest.raises(ValidationError, match="not a moderator"):
+    with pytest.raises(PermissionDeniedError, match="not a moderator"):
         await stories.delete(home.db, home.urls, story.ap_id, "someone")
 
 

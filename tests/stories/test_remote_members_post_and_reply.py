@@ -145,3 +145,23 @@ async def test_likes_and_shares_count_and_undo(
         counted = await session.get(Story, story.id)
         assert counted is not None
         assert counted.like_count == 0
+
+
+async def test_mentioning_the_group_from_mastodon_posts_to_it(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """Guppe-style: a member's public post that mentions @frailty@home.test is a group story."""
+    await community(home)
+    other = FakePeer("other.test")
+    net.add_handler(other.host, other.handler)
+    await follow_group(net, home, peer)
+    await follow_group(net, home, other)
+    note = {
+        "id": "https://peer.test/statuses/42", "type": "Note", "attributedTo": peer.actor_id,
+        "content": '<p><a href="https://home.test/groups/frailty">@frailty</a> our new leaflet</p>',
+        "to": [PUBLIC], "cc": [f"{peer.actor_id}/followers", GROUP],
+        "tag": [{"type": "Mention", "href": GROUP, "name": "@frailty@home.test"}],
+    }  # fmt: skip
+    await post_signed(net, peer, "https://home.test/inbox", _create(peer, note))
+    await build_workers(home).run_until_idle()
+    assert [a["object"] for a in other.inbox if a["type"] == "Announce"] == [note["id"]]

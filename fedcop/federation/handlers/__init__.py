@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fedcop.federation.dispatch import DispatchTable
-from fedcop.federation.handlers import actors, content, follows
+from fedcop.federation.handlers import actors, content, follows, moderation
 
 
 def build_table() -> DispatchTable:
@@ -11,4 +11,5 @@ def build_table() -> DispatchTable:
     follows.register(table)
     actors.register(table)
     content.register(table)
+    moderation.register(table)
     return table

@@ -9,6 +9,7 @@ from fedcop.ap.activities import object_id_of
 from fedcop.ap.checks import InboundActivity
 from fedcop.federation import follows
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
+from fedcop.federation.groups import is_blocked
 from fedcop.federation.handlers import content
 from fedcop.models import Actor, ActorType, Follow, FollowState
 
@@ -21,6 +22,9 @@ async def on_follow(ctx: HandlerContext, activity: InboundActivity) -> None:
         )
         if target is None or target.deleted_at is not None:
             raise IgnoredError(f"{activity.object_id} is not an actor on this server")
+        if await is_blocked(session, target, follower):
+            await follows.refuse(session, activity.document, follower, target)
+            return
         follow = await follows.find_follow(
             session, ap_id=None, follower_id=follower.id, followed_id=target.id
         )

@@ -1,0 +1,1 @@
+"""The JSON API for people on this instance, under /api/v1/ (see `routes.py`)."""

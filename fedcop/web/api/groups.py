@@ -1,0 +1,56 @@
+"""Groups: create, list, read, join, approve members, list members."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from fedcop.models import GroupVisibility
+from fedcop.services import actors, groups, timeline
+from fedcop.web.api import present
+from fedcop.web.api.endpoint import ApiRequest
+from fedcop.web.responses import JSONResponse
+
+
+async def create_group(call: ApiRequest) -> Response:
+    state, body = call.state, call.body
+    await actors.create_group(
+        state.db,
+        state.urls,
+        body["username"],
+        name=body["name"],
+        owner=call.caller.username,
+        visibility=body.get("visibility", GroupVisibility.OPEN),
+        description=body.get("description", ""),
+    )
+    entry = await timeline.group(state.db, body["username"], call.caller.actor_id)
+    return JSONResponse(present.group(entry, state.urls, call.caller.ap_id), 201)
+
+
+async def list_groups(call: ApiRequest) -> Response:
+    entries = await timeline.groups(call.state.db, call.caller.actor_id)
+    items = [present.group(e, call.state.urls, call.caller.ap_id) for e in entries]
+    return JSONResponse({"items": items})
+
+
+async def get_group(call: ApiRequest) -> Response:
+    entry = await timeline.group(call.state.db, call.path("name"), call.caller.actor_id)
+    return JSONResponse(present.group(entry, call.state.urls, call.caller.ap_id))
+
+
+async def join_group(call: ApiRequest) -> Response:
+    made = await groups.join(call.state.db, call.path("name"), call.caller.username)
+    return JSONResponse(present.membership(made))
+
+
+async def approve_member(call: ApiRequest) -> Response:
+    made = await groups.approve(
+        call.state.db, call.path("name"), call.path("person"), call.caller.username
+    )
+    return JSONResponse(present.membership(made))
+
+
+async def list_members(call: ApiRequest) -> Response:
+    # Checked first: a private group's members are for its members only (404 to others).
+    await timeline.group(call.state.db, call.path("name"), call.caller.actor_id)
+    found = await groups.members(call.state.db, call.path("name"))
+    return JSONResponse({"items": [present.membership(m) for m in found]})

@@ -1,0 +1,1 @@
+"""Interoperability tests fed by public corpora of real-world ActivityPub objects."""

@@ -1,0 +1,89 @@
+"""Moderators remove posts and block people; reports arrive as Flags; all of it is audited."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from fedcop.errors import PermissionDeniedError
+from fedcop.models import Report
+from fedcop.services import moderation
+from fedcop.services.actors import create_person
+from fedcop.services.policy import block_domain
+from fedcop.web.state import AppState
+from fedcop.worker import build_workers
+from tests.support.network import InProcessNetwork
+from tests.support.peers import FakePeer, follow_activity, post_signed
+from tests.support.stories import AS2, GROUP, community, follow_group, publish
+
+
+async def test_removing_a_story_takes_back_the_group_boost(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    await follow_group(net, home, peer)
+    story = await publish(home)
+    await moderation.remove_post(home.db, home.urls, story.ap_id, "convenor", "off topic")
+    await build_workers(home).run_until_idle()
+
+    [undo] = [a for a in peer.inbox if a["type"] == "Undo"]
+    assert undo["actor"] == GROUP
+    assert undo["object"]["type"] == "Announce"
+    assert undo["object"]["object"] == story.ap_id
+    async with httpx.AsyncClient(transport=net) as client:
+        assert (await client.get(story.ap_id, headers=AS2)).status_code == 404
+    [entry] = await moderation.audit_log(home.db)
+    assert (entry.action, entry.target, entry.reason) == ("remove", story.ap_id, "off topic")
+    assert entry.moderator == "https://home.test/users/convenor"
+
+
+async def test_only_moderators_remove(home: AppState) -> None:
+    await community(home)
+    story = await publish(home)
+    await create_person(home.db, home.urls, "visitor")
+    with pytest.raises(PermissionDeniedError, match="not a moderator"):
+        await moderation.remove_post(home.db, home.urls, story.ap_id, "visitor", "")
+
+
+async def test_a_blocked_person_leaves_and_cannot_return(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    await follow_group(net, home, peer)
+    await moderation.block_from_group(home.db, home.remote_actors, "frailty", peer.actor_id,
+                                      "convenor", "harassment")  # fmt: skip
+    await build_workers(home).run_until_idle()
+    assert [a["type"] for a in peer.inbox][-1] == "Block"
+
+    await post_signed(net, peer, f"{GROUP}/inbox", follow_activity(peer, GROUP, 2))
+    await build_workers(home).run_until_idle()
+    assert peer.inbox[-1]["type"] == "Reject"
+    async with httpx.AsyncClient(transport=net) as client:
+        followers = (await client.get(f"{GROUP}/followers", headers=AS2)).json()
+    assert followers["totalItems"] == 1  # only the owner
+    assert [e.action for e in await moderation.audit_log(home.db)] == ["block"]
+
+
+async def test_a_report_from_another_server_is_kept_for_moderators(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    story = await publish(home)
+    flag = {"id": f"{peer.actor_id}#flags/1", "type": "Flag", "actor": peer.actor_id,
+            "object": ["https://home.test/users/convenor", story.ap_id],
+            "content": "Please check this"}  # fmt: skip
+    assert (await post_signed(net, peer, "https://home.test/inbox", flag)).status_code == 202
+    await build_workers(home).run_until_idle()
+    async with home.db() as session:
+        reports = (await session.scalars(select(Report).order_by(Report.id))).all()
+    assert [r.object_ap_id for r in reports] == ["https://home.test/users/convenor", story.ap_id]
+    assert all(r.comment == "Please check this" for r in reports)
+    [entry] = await moderation.audit_log(home.db)
+    assert entry.action == "report received"
+
+
+async def test_domain_blocks_are_audited(home: AppState) -> None:
+    await block_domain(home.db, "spam.example", "suspend", "spam")
+    [entry] = await moderation.audit_log(home.db)
+    assert (entry.action, entry.target, entry.reason) == ("domain suspend", "spam.example", "spam")
