@@ -6,14 +6,17 @@ signatures, each side verifying the other's with its own code.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fedify_peer import FedifyPeer, running_fedify_peer
-from tests.support.processes import free_loopback_port, running_server
+from tests.support.processes import fedcop_command, free_loopback_port, running_server
 from tests.support.settings import TEST_SECRET
 
 FEDCOP_HOST = "127.0.0.2"
@@ -21,16 +24,21 @@ AS2 = {"accept": "application/activity+json"}
 
 
 @pytest.fixture
-def fedcop(empty_database_url: str) -> Iterator[str]:
+def fedcop_env(empty_database_url: str) -> dict[str, str]:
     port = free_loopback_port(FEDCOP_HOST)
-    env = {
+    return {
         "FEDCOP_DOMAIN": f"{FEDCOP_HOST}:{port}",
         "FEDCOP_SCHEME": "http",
         "FEDCOP_DATABASE_URL": empty_database_url,
         "FEDCOP_SECRET_KEY": TEST_SECRET,
         "FEDCOP_ALLOW_PRIVATE_ADDRESSES": "true",
     }
-    with running_server(env, port, "--demo", host=FEDCOP_HOST) as base_url:
+
+
+@pytest.fixture
+def fedcop(fedcop_env: dict[str, str]) -> Iterator[str]:
+    port = int(fedcop_env["FEDCOP_DOMAIN"].rsplit(":", 1)[1])
+    with running_server(fedcop_env, port, "--demo", host=FEDCOP_HOST) as base_url:
         yield base_url
 
 
@@ -68,3 +76,34 @@ def test_fedify_follows_a_fedcop_group_and_verifies_the_accept(
 
     fedify.unfollow(group)
     _eventually(lambda: fedify.actor_id not in _followers(group))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_fedify_gets_a_new_story_as_a_boost_and_replies_into_its_thread(
+    fedcop: str, fedcop_env: dict[str, str], fedify: FedifyPeer, tmp_path: Path
+) -> None:
+    group = f"{fedcop}/groups/frailty_practice"
+    fedify.follow(group)
+    fedify.wait_for(lambda a: a["type"] == "Accept", timeout=20)
+
+    body = tmp_path / "story.md"
+    body.write_text("We moved the huddle to 10 am and *everyone* came.")
+    published = subprocess.run(
+        fedcop_command("story", "publish", "--author", "convenor", "--group", "frailty_practice",
+                       "--title", "Huddles at ten", "--summary", "A small change that stuck.",
+                       "--file", str(body), "--confirm-no-pii"),
+        env={**os.environ, **fedcop_env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    story_url = published.stdout.strip()
+
+    announce = fedify.wait_for(lambda a: a["type"] == "Announce", timeout=30)
+    assert announce["actor"] == group
+    assert announce["object_id"] == story_url  # verified by Fedify, then fetchable by it
+    article = httpx.get(story_url, headers=AS2).json()
+    assert article["name"] == "Huddles at ten"
+
+    fedify.post_note(group, "<p>We should try this</p>", in_reply_to=story_url)
+    _eventually(
+        lambda: "We should try this" in httpx.get(story_url, headers={"accept": "text/html"}).text
+    )
