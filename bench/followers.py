@@ -2,7 +2,8 @@
 
 Targets (from the issue):
   1. POSTs exactly equal the distinct inboxes of the followers (shared inbox preferred): every
-     inbox gets one POST, none gets two.
+     inbox gets one POST, none gets two. (In the dead run a 503 host's rows that the breaker
+     pushed back get none: they stay pending, never attempted.)
   2. Signed deliveries/s (publish committed → every delivery recorded by a running
      `DeliveryWorker`) ≥ 50% of the raw RSA-2048 signing rate measured in the same run.
   3. With 20% of the hosts dead (half answer 503, half refuse connections), deliveries/s to the
@@ -10,10 +11,11 @@ Targets (from the issue):
 
 Unlike bench/fanout.py (the client alone), this is the whole outbound path: `publish` expands
 followers to delivery rows in the database, the worker claims them with leases and a per-host
-cap, signs, POSTs and records each outcome (and each failing host's health) in its own
-transaction. The receiver is a separate process on 300 loopback addresses (127.0.1.1-254,
-127.0.2.1-46) that counts POSTs per inbox URL and per answer, and can switch hosts to "503" or
-"refused" (listener closed, open connections dropped) between runs.
+cap, signs, POSTs and records the outcomes (and failing hosts' health) in batched transactions;
+hosts that keep failing are left alone by its circuit breaker. The receiver is a separate
+process on 300 loopback addresses (127.0.1.1-254, 127.0.2.1-46) that counts POSTs per inbox URL
+and per answer, and can switch hosts to "503" or "refused" (listener closed, open connections
+dropped) between runs.
 
 Order: warm-up fan-out (connections, caches; not measured) · RSA baseline · healthy · 20% dead
 · healthy again · RSA baseline. The healthy figure is the mean of the two healthy runs, the
@@ -451,7 +453,11 @@ def receiver_key(url: str) -> str:
 
 
 class TimedWorker(DeliveryWorker):
-    """The real worker, noting when each delivery has been sent *and* recorded."""
+    """The real worker, noting when each delivery has been sent *and* recorded.
+
+    The run is over when every row is recorded or was pushed back by the worker's circuit
+    breaker (a host that keeps failing is not contacted again during its cool-down).
+    """
 
     def __init__(self, *args: Any, expected: int, dead: frozenset[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -468,7 +474,7 @@ class TimedWorker(DeliveryWorker):
         if item.domain.rsplit(":", 1)[0] not in self.dead:
             self.healthy += 1
             self.last_healthy = time.perf_counter()
-        if self.finished >= self.expected:
+        if self.finished + self.deferred >= self.expected:
             self.all_done.set()
 
 
@@ -484,9 +490,11 @@ class FanoutRun:
     healthy_seconds: float  # commit → the last delivery to a healthy host recorded
     healthy_per_second: float
     outcomes: dict[str, int]  # delivery rows by state/last_status after the run
+    deferred: int  # rows to dead hosts the circuit breaker pushed back without a POST
     posts_202: int
     posts_503: int
-    exact: bool  # each healthy inbox got exactly one 202, each 503 inbox exactly one 503
+    exact: bool  # each healthy inbox got exactly one 202, each 503 inbox one 503 or none if the
+    # breaker pushed its row back unsent (only for dead hosts), nothing else
     duplicates: int
     missing: int
     connections: int
@@ -537,11 +545,16 @@ async def fan_out(
     cpu = time.process_time() - cpu
     after = await receiver.ask("stats")
     outcomes = await delivery_outcomes(state, published.activity.id)
+    unsent = await deferred_inboxes(state, published.activity.id)
     got = {status: _delta(after, before, status) for status in ("202", "503")}
+    # Each healthy inbox gets one 202; each 503 inbox one 503, unless the breaker had opened
+    # for its host first (then its row is pending, never attempted, and gets no POST).
     want = {
         "202": Counter(receiver_key(u) for u in followers.inboxes if _address(u) not in dead),
         "503": Counter(
-            receiver_key(u) for u in followers.inboxes if modes.get(_address(u)) == "503"
+            receiver_key(u)
+            for u in followers.inboxes
+            if modes.get(_address(u)) == "503" and u not in unsent
         ),
     }
     duplicates = sum(max(0, got[s][k] - want[s][k]) for s in got for k in got[s])
@@ -559,10 +572,12 @@ async def fan_out(
         healthy_seconds=healthy_seconds,
         healthy_per_second=worker.healthy / healthy_seconds,
         outcomes=outcomes,
+        deferred=len(unsent),
         posts_202=sum(got["202"].values()),
         posts_503=sum(got["503"].values()),
         exact=got == {s: +c for s, c in want.items()}
-        and published.deliveries == len(followers.inboxes),
+        and published.deliveries == len(followers.inboxes)
+        and all(_address(u) in dead for u in unsent),
         duplicates=duplicates,
         missing=missing,
         connections=int(after["connections"]) - int(before["connections"]),
@@ -604,6 +619,19 @@ async def delivery_outcomes(state: AppState, activity_id: int) -> dict[str, int]
             select(Delivery.state, Delivery.last_status).where(Delivery.activity_id == activity_id)
         )
         return dict(Counter(f"{state_}/{status}" for state_, status in rows))
+
+
+async def deferred_inboxes(state: AppState, activity_id: int) -> set[str]:
+    """Inboxes whose row is still pending without any attempt: pushed back by the breaker."""
+    async with state.db() as session:
+        rows = await session.scalars(
+            select(Delivery.inbox_url).where(
+                Delivery.activity_id == activity_id,
+                Delivery.state == WorkState.PENDING,
+                Delivery.attempts == 0,
+            )
+        )
+        return set(rows)
 
 
 async def park_retries(state: AppState) -> None:
@@ -718,7 +746,8 @@ def _print_run(run: FanoutRun) -> None:
         f"(publish {run.publish_seconds:.2f}s), all recorded in {run.seconds:.2f}s; "
         f"healthy {run.healthy_deliveries:,} in {run.healthy_seconds:.2f}s = "
         f"{run.healthy_per_second:,.0f}/s; POSTs 202={run.posts_202:,} 503={run.posts_503:,} "
-        f"{check}; CPU {run.sender_cpu_seconds:.1f}s, {run.connections} new connections",
+        f"(breaker deferred {run.deferred:,}) {check}; CPU {run.sender_cpu_seconds:.1f}s, "
+        f"{run.connections} new connections",
         flush=True,
     )
 

@@ -6,7 +6,11 @@ the claim uses FOR UPDATE SKIP LOCKED, so any number of workers share the queue 
 sending a row twice; on SQLite one worker runs.
 
 A slow or dead server cannot hold up the rest: each host has its own cap of requests in flight,
-rows for a host at its cap are not claimed, and hosts marked unavailable are skipped.
+rows for a host at its cap are not claimed, hosts marked unavailable are skipped, and a host
+that keeps failing is left alone for a while (`breaker.py`).
+
+Outcomes are recorded in batches (`OutcomeRecorder`): one transaction per delivery was over half
+of the worker's time, and on SQLite every one queued behind the single writer.
 """
 
 from __future__ import annotations
@@ -20,18 +24,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.db import SessionMaker
+from fedcop.federation.breaker import CircuitBreaker, defer_due
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
-from fedcop.federation.health import record_failure, record_success, unavailable_domains
+from fedcop.federation.health import record_failure, record_successes, unavailable_domains
 from fedcop.federation.retry import Decision, Outcome, classify, next_attempt
 from fedcop.models import Delivery, OutboxActivity, WorkState, utcnow
 from fedcop.services.keys import SignerCache
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
+# A batch of outcomes is committed when it has this many, when this long has passed since its
+# first, or at once when no send is in progress (nothing more could join it soon).
+MAX_BATCH = 200
+BATCH_SECONDS = 0.02
+COMMIT_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,37 +74,49 @@ class DeliveryWorker:
         self.per_host = per_host
         self._clock = clock
         self._rng = rng or random.Random()
-        self._in_flight: Counter[str] = Counter()
+        self._in_flight: Counter[str] = Counter()  # requests being sent, per host
+        self._sending = 0  # the same, in total
         self._tasks: set[asyncio.Task[None]] = set()
+        self.breaker = CircuitBreaker(clock)
+        self._recorder = OutcomeRecorder(db, clock, lambda: self._sending)
 
     async def run_once(self) -> int:
-        """Claim what is due now (up to `concurrency`), send it all, and return how many."""
+        """Claim what is due now (up to `concurrency`), send it all, and return how many once
+        every outcome is committed."""
         claimed = await self.claim(self.concurrency)
         await asyncio.gather(*(self._deliver(item) for item in claimed))
         return len(claimed)
 
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
         """Keep `concurrency` deliveries in flight until `stop` is set."""
-        while not stop.is_set():
-            free = self.concurrency - len(self._tasks)
-            claimed = await self.claim(free) if free > 0 else []
-            for item in claimed:
-                task = asyncio.create_task(self._deliver(item))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            if self._tasks and (claimed or free <= 0):
-                await asyncio.wait(self._tasks, timeout=idle_seconds, return_when="FIRST_COMPLETED")
-            else:
-                await _sleep_or_stop(stop, idle_seconds)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self._tasks)
+                for item in await self.claim(free) if free > 0 else []:
+                    task = asyncio.create_task(self._deliver(item))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                if self._tasks:
+                    # Wake as soon as one finishes, even if this claim found nothing: rows may
+                    # be waiting only for their host's cap, which that delivery just freed.
+                    await asyncio.wait(
+                        self._tasks, timeout=idle_seconds, return_when="FIRST_COMPLETED"
+                    )
+                else:
+                    await _sleep_or_stop(stop, idle_seconds)
+            if self._tasks:  # each awaits its own outcome's commit: this flushes the last batch
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:  # also when cancelled: no commit is left running behind the caller's back
+            await self._recorder.drain()
 
     async def claim(self, limit: int) -> list[ClaimedDelivery]:
         """Lease up to `limit` due rows, at most `per_host` in flight per host."""
         now = self._clock()
-        saturated = [d for d, n in self._in_flight.items() if n >= self.per_host]
+        excluded = self.breaker.open_domains() + [
+            d for d, n in self._in_flight.items() if n >= self._cap(d)
+        ]
         async with self._db.begin() as session:
-            rows = await _lock_due(session, now, limit * 2, saturated)
+            rows = await _lock_due(session, now, limit * 2, excluded)
             if not rows:
                 return []
             dead = await unavailable_domains(session)
@@ -103,38 +126,49 @@ class DeliveryWorker:
             bodies = await _bodies(session, {d.activity_id for d in chosen})
         for delivery in chosen:
             self._in_flight[delivery.domain] += 1
+            self._sending += 1
         return [
             ClaimedDelivery(d.id, d.inbox_url, d.domain, d.attempts, *bodies[d.activity_id])
             for d in chosen
         ]
 
+    @property
+    def deferred(self) -> int:
+        """Rows the circuit breaker has pushed back without an attempt, since start."""
+        return self._recorder.deferred
+
+    def _cap(self, domain: str) -> int:
+        return self.breaker.cap(domain, self.per_host)
+
     def _choose(
-        self, rows: list[Delivery], dead: frozenset[str], limit: int
-    ) -> tuple[list[Delivery], list[Delivery]]:
-        chosen: list[Delivery] = []
-        skipped: list[Delivery] = []
+        self, rows: list[DueRow], dead: frozenset[str], limit: int
+    ) -> tuple[list[DueRow], list[DueRow]]:
+        chosen: list[DueRow] = []
+        skipped: list[DueRow] = []
         planned: Counter[str] = Counter()
         for row in rows:
             if row.domain in dead:
                 skipped.append(row)
-            elif (
-                len(chosen) < limit
-                and self._in_flight[row.domain] + planned[row.domain] < self.per_host
-            ):
+            elif len(chosen) < limit and self._in_flight[row.domain] + planned[
+                row.domain
+            ] < self._cap(row.domain):
                 chosen.append(row)
                 planned[row.domain] += 1
         return chosen, skipped
 
     async def _deliver(self, item: ClaimedDelivery) -> None:
         try:
-            result = await self._send(item)
-            await self._record(item, result)
+            try:
+                result = await self._send(item)
+            finally:  # the request is over: the host's cap counts requests, not commits
+                self._in_flight[item.domain] -= 1
+                self._sending -= 1
+                if self._in_flight[item.domain] <= 0:
+                    del self._in_flight[item.domain]
+            self._watch_host(item.domain, result)
+            await self._recorder.record(outcome_of(item, result, self._clock(), self._rng))
         except Exception:  # a bug must not kill the worker; the lease brings the row back
             log.exception("delivery %s to %s failed unexpectedly", item.id, item.inbox_url)
-        finally:
-            self._in_flight[item.domain] -= 1
-            if self._in_flight[item.domain] <= 0:
-                del self._in_flight[item.domain]
 
     async def _send(self, item: ClaimedDelivery) -> PostResult | FetchError:
         signer: Signer = await self._signers.get(item.actor_id)
@@ -143,43 +177,179 @@ class DeliveryWorker:
         except FetchError as exc:
             return exc
 
-    async def _record(self, item: ClaimedDelivery, result: PostResult | FetchError) -> None:
-        now = self._clock()
-        if isinstance(result, FetchError):
-            decision, status, error = Decision(Outcome.RETRY), result.status, result.reason
+    def _watch_host(self, domain: str, result: PostResult | FetchError) -> None:
+        # No answer or a 5xx is the server's trouble; any other answer (4xx included) shows
+        # it is up. Its 429s are left to Retry-After and the backoff.
+        if isinstance(result, FetchError) or result.status >= 500:
+            until = self.breaker.failed(domain)
+            if until is not None:
+                log.info("%s keeps failing: not contacted until %s", domain, until)
+                self._recorder.defer(domain, until)
         else:
-            decision = classify(result.status, result.retry_after, now)
-            status, error = result.status, None
-        attempts = item.attempts + 1
-        values: dict[str, object] = {
-            "attempts": attempts,
-            "last_status": status,
-            "locked_until": None,
-        }
-        if decision.outcome is Outcome.DELIVERED:
-            values.update(state=WorkState.DONE, delivered_at=now, last_error=None)
-        elif decision.outcome is Outcome.GIVE_UP:
-            values.update(state=WorkState.FAILED, last_error=f"refused with {status}")
-        else:
-            retry_at = next_attempt(attempts, decision, now, self._rng)
-            error = error or f"answered {status}"
-            if retry_at is None:
-                values.update(state=WorkState.FAILED, last_error=f"gave up: {error}")
+            self.breaker.succeeded(domain)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    domain: str
+    values: dict[str, object]  # the row's new columns, with its "id"
+    failed: bool  # no usable answer: counts towards the host's failure streak (health.py)
+
+
+def outcome_of(
+    item: ClaimedDelivery, result: PostResult | FetchError, now: datetime, rng: random.Random
+) -> DeliveryOutcome:
+    """What the delivery row becomes after this attempt (retry.py decides)."""
+    if isinstance(result, FetchError):
+        decision, status, error = Decision(Outcome.RETRY), result.status, result.reason
+    else:
+        decision = classify(result.status, result.retry_after, now)
+        status, error = result.status, None
+    attempts = item.attempts + 1
+    # Every outcome sets the same columns, so a batch is one executemany: the ORM bulk UPDATE
+    # starts a new statement whenever the set changes. A finished row's `next_attempt_at`
+    # becomes the time of its last attempt (nothing reads it once the row is done or failed).
+    values: dict[str, object] = {
+        "id": item.id,
+        "state": WorkState.PENDING,
+        "attempts": attempts,
+        "next_attempt_at": now,
+        "locked_until": None,
+        "last_status": status,
+        "last_error": None,
+        "delivered_at": None,
+    }
+    if decision.outcome is Outcome.DELIVERED:
+        values.update(state=WorkState.DONE, delivered_at=now)
+    elif decision.outcome is Outcome.GIVE_UP:
+        values.update(state=WorkState.FAILED, last_error=f"refused with {status}")
+    else:
+        values.update(_retry(attempts, decision, now, rng, error or f"answered {status}"))
+    return DeliveryOutcome(item.domain, values, decision.outcome is Outcome.RETRY)
+
+
+def _retry(
+    attempts: int, decision: Decision, now: datetime, rng: random.Random, error: str
+) -> dict[str, object]:
+    retry_at = next_attempt(attempts, decision, now, rng)
+    if retry_at is None:
+        return {"state": WorkState.FAILED, "last_error": f"gave up: {error}"}
+    return {"next_attempt_at": retry_at, "last_error": error}
+
+
+class OutcomeRecorder:
+    """Commits delivery outcomes in batches: one transaction for up to MAX_BATCH of them.
+
+    `record` returns once its outcome is committed, so a delivery still counts as done only when
+    it is durable; until then its row stays leased, and a crash before the commit only means the
+    lease runs out and the row is sent again (at least once, as before batching).
+    """
+
+    def __init__(
+        self, db: SessionMaker, clock: Callable[[], datetime], sending: Callable[[], int]
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._sending = sending
+        self._waiting: list[tuple[DeliveryOutcome, asyncio.Future[None]]] = []
+        self._deferrals: dict[str, datetime] = {}
+        self.deferred = 0  # rows pushed back by the breaker, committed
+        self._arrived = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def record(self, outcome: DeliveryOutcome) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcome, future))
+        self._arrived.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all())
+        await asyncio.shield(future)  # a cancelled delivery does not cancel the batch
+
+    async def drain(self) -> None:
+        """Wait for the batch being committed, if any."""
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    def defer(self, domain: str, until: datetime) -> None:
+        """Push the host's due rows to `until` in the next batch (its breaker just opened)."""
+        self._deferrals[domain] = until
+
+    async def _flush_all(self) -> None:
+        while self._waiting:
+            await self._fill()
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            deferrals, self._deferrals = self._deferrals, {}
+            try:
+                await self._commit([outcome for outcome, _ in batch], deferrals)
+            except Exception as exc:  # every waiting delivery learns of it; leases expire
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
             else:
-                values.update(next_attempt_at=retry_at, last_error=error)
-        async with self._db.begin() as session:
-            await session.execute(update(Delivery).where(Delivery.id == item.id).values(**values))
-            if decision.outcome is Outcome.RETRY:
-                await record_failure(session, item.domain, now)
-            else:  # it answered: whatever it said, the server is alive
-                await record_success(session, item.domain, now)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _fill(self) -> None:
+        """Wait for more outcomes to join the batch, but not past BATCH_SECONDS."""
+        deadline = asyncio.get_running_loop().time() + BATCH_SECONDS
+        while len(self._waiting) < MAX_BATCH and self._sending() > 0:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._arrived.wait()
+            except TimeoutError:
+                return
+
+    async def _commit(self, batch: list[DeliveryOutcome], deferrals: dict[str, datetime]) -> None:
+        for attempt in range(1, COMMIT_TRIES + 1):
+            try:
+                async with self._db.begin() as session:
+                    deferred = await self._write(session, batch, deferrals)
+                self.deferred += deferred
+                return
+            except DBAPIError:
+                # Workers on PostgreSQL lock the same `instances` rows in batches now, so one
+                # may be chosen as a deadlock victim; the whole batch is safe to run again.
+                if attempt == COMMIT_TRIES:
+                    raise
+                log.warning("recording %d outcomes failed; trying again", len(batch))
+
+    async def _write(
+        self, session: AsyncSession, batch: list[DeliveryOutcome], deferrals: dict[str, datetime]
+    ) -> int:
+        now = self._clock()
+        # ORM bulk UPDATE by primary key: an executemany per set of columns.
+        await session.execute(update(Delivery), [outcome.values for outcome in batch])
+        answered: set[str] = set()
+        failures: Counter[str] = Counter()
+        for outcome in batch:  # in order: an answer resets the streak the failures before it
+            if outcome.failed:
+                failures[outcome.domain] += 1
+            else:
+                answered.add(outcome.domain)
+                failures.pop(outcome.domain, None)
+        await record_successes(session, answered, now)
+        for domain in sorted(failures):  # sorted: one lock order across workers
+            await record_failure(session, domain, now, failures[domain])
+        return sum([await defer_due(session, d, deferrals[d], now) for d in sorted(deferrals)])
+
+
+# What a claim reads of a row: columns, not ORM objects (no identity map to build and discard).
+DueRow = Row[int, int, str, str, int]
 
 
 async def _lock_due(
-    session: AsyncSession, now: datetime, limit: int, saturated: list[str]
-) -> list[Delivery]:
+    session: AsyncSession, now: datetime, limit: int, excluded: list[str]
+) -> list[DueRow]:
     query = (
-        select(Delivery)
+        select(
+            Delivery.id,
+            Delivery.activity_id,
+            Delivery.inbox_url,
+            Delivery.domain,
+            Delivery.attempts,
+        )
         .where(
             Delivery.state == WorkState.PENDING,
             Delivery.next_attempt_at <= now,
@@ -189,9 +359,9 @@ async def _lock_due(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    if saturated:
-        query = query.where(Delivery.domain.not_in(saturated))
-    return list((await session.scalars(query)).all())
+    if excluded:
+        query = query.where(Delivery.domain.not_in(excluded))
+    return list((await session.execute(query)).all())
 
 
 async def _lease(session: AsyncSession, ids: list[int], until: datetime) -> None:

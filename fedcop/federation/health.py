@@ -5,6 +5,7 @@ clears the mark. Mastodon does the same with its `unavailable_domains`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -19,9 +20,13 @@ UNAVAILABLE_AFTER_FAILURES = 5
 UNAVAILABLE_AFTER = timedelta(days=2)
 
 
-async def record_failure(session: AsyncSession, domain: str, now: datetime) -> None:
+async def record_failure(
+    session: AsyncSession, domain: str, now: datetime, failures: int = 1
+) -> None:
+    """Count `failures` failed requests to `domain` (the delivery worker records a batch's
+    failures for one host at once: one row lock per host per batch, not per delivery)."""
     instance = await _instance(session, domain)
-    instance.failures += 1
+    instance.failures += failures
     instance.failing_since = instance.failing_since or now
     if (
         instance.unavailable_since is None
@@ -38,6 +43,16 @@ async def record_success(session: AsyncSession, domain: str, now: datetime) -> N
         .where(Instance.domain == domain)
         .values(failures=0, failing_since=None, unavailable_since=None, last_success_at=now)
     )
+
+
+async def record_successes(session: AsyncSession, domains: Collection[str], now: datetime) -> None:
+    """`record_success` for many servers in one statement (a batch of delivery outcomes)."""
+    if domains:
+        await session.execute(
+            update(Instance)
+            .where(Instance.domain.in_(sorted(domains)))  # sorted: one lock order for all workers
+            .values(failures=0, failing_since=None, unavailable_since=None, last_success_at=now)
+        )
 
 
 async def unavailable_domains(session: AsyncSession) -> frozenset[str]:
