@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from fedcop.errors import PermissionDeniedError
-from fedcop.models import Report
-from fedcop.services import moderation
+from fedcop.models import Actor, Report
+from fedcop.services import moderation, reports
 from fedcop.services.actors import create_person
 from fedcop.services.policy import block_domain
 from fedcop.web.state import AppState
@@ -87,3 +87,29 @@ async def test_domain_blocks_are_audited(home: AppState) -> None:
     await block_domain(home.db, "spam.example", "suspend", "spam")
     [entry] = await moderation.audit_log(home.db)
     assert (entry.action, entry.target, entry.reason) == ("domain suspend", "spam.example", "spam")
+
+
+async def test_a_local_report_is_forwarded_to_the_posts_own_server(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    await follow_group(net, home, peer)
+    post = {"id": "https://peer.test/post/1", "type": "Page", "attributedTo": peer.actor_id,
+            "name": "Spam", "content": "<p>buy</p>", "to": [GROUP], "audience": GROUP}  # fmt: skip
+    create = {"id": f"{peer.actor_id}#create/1", "type": "Create", "actor": peer.actor_id,
+              "to": [GROUP], "object": post}  # fmt: skip
+    await post_signed(net, peer, f"{GROUP}/inbox", create)
+    await build_workers(home).run_until_idle()
+    async with home.db() as session:
+        reporter = await session.scalar(select(Actor.id).where(Actor.username == "convenor"))
+    assert reporter is not None
+
+    made = await reports.report(home.db, reporter, post["id"], "spam", forward=True)
+    await build_workers(home).run_until_idle()
+
+    assert made.forwarded is True
+    [flag] = [a for a in peer.inbox if a["type"] == "Flag"]
+    assert flag["actor"] == "https://home.test/actor"  # the instance, never the reporter
+    assert flag["object"] == [peer.actor_id, post["id"]]
+    assert flag["content"] == "spam"
+    assert "convenor" not in str(flag)

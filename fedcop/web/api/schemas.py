@@ -198,6 +198,7 @@ SCHEMAS: dict[str, Schema] = {
         ["object"],
         object={**_URL, "description": "the ActivityPub id of a story, comment or actor"},
         comment=_text(MAX_REPORT),
+        forward={"type": "boolean", "description": "also send it to the object's server as a Flag"},
     ),
     "Report": _obj(
         ["id", "object", "comment", "created_at", "forwarded"],

@@ -76,8 +76,9 @@ async def unfollow(call: ApiRequest) -> Response:
 async def create_report(call: ApiRequest) -> Response:
     body = call.body
     made = await reports.report(
-        call.state.db, call.caller.actor_id, body["object"], body.get("comment", "")
-    )
+        call.state.db, call.caller.actor_id, body["object"], body.get("comment", ""),
+        forward=bool(body.get("forward", False)),
+    )  # fmt: skip
     return JSONResponse(
         {
             "id": made.id,
