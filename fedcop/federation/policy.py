@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.db import SessionMaker
 from fedcop.models import BlockSeverity, DomainBlock
@@ -46,3 +47,10 @@ def domain_is_listed(domain: str, listed: frozenset[str]) -> bool:
     host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
     parts = host.split(".")
     return any(".".join(parts[i:]) in listed for i in range(len(parts)))
+
+
+async def is_silenced(session: AsyncSession, domain: str) -> bool:
+    """Silenced servers federate, but their content is kept out of what the group amplifies
+    and out of public pages."""
+    query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SILENCE)
+    return domain_is_listed(domain, frozenset((await session.scalars(query)).all()))

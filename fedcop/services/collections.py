@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 
 from fedcop.db import SessionMaker
 from fedcop.models import (
     Actor,
+    BlockSeverity,
+    DomainBlock,
     Follow,
     FollowState,
     GroupMember,
@@ -103,10 +105,20 @@ async def public_stories(db: SessionMaker, group: Actor, limit: int = 20) -> lis
     """The newest stories anyone may read in a group (none for private groups)."""
     if counts_only(group):
         return []
+    async with db() as session:
+        silenced = (
+            await session.scalars(
+                select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SILENCE)
+            )
+        ).all()
+    # A silenced domain hides its subdomains too, as blocks do (federation/policy.py).
+    hidden = [or_(Actor.domain == d, Actor.domain.endswith(f".{d}")) for d in silenced]
     query = (
         select(Story)
+        .join(Actor, Actor.id == Story.author_id)
         .where(
             Story.group_id == group.id,
+            or_(Actor.domain.is_(None), ~or_(*hidden)) if hidden else Actor.id.is_not(None),
             Story.visibility.in_([Visibility.PUBLIC, Visibility.UNLISTED]),
             Story.deleted_at.is_(None),
             Story.removed_at.is_(None),

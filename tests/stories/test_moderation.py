@@ -113,3 +113,24 @@ async def test_a_local_report_is_forwarded_to_the_posts_own_server(
     assert flag["object"] == [peer.actor_id, post["id"]]
     assert flag["content"] == "spam"
     assert "convenor" not in str(flag)
+
+
+async def test_a_silenced_servers_posts_are_kept_but_not_amplified(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    other = FakePeer("other.test")
+    net.add_handler(other.host, other.handler)
+    await follow_group(net, home, peer)
+    await follow_group(net, home, other)
+    await block_domain(home.db, "peer.test", "silence", "noisy")
+    post = {"id": "https://peer.test/post/7", "type": "Page", "attributedTo": peer.actor_id,
+            "name": "Loud", "content": "<p>x</p>", "to": [GROUP], "audience": GROUP}  # fmt: skip
+    create = {"id": f"{peer.actor_id}#create/7", "type": "Create", "actor": peer.actor_id,
+              "to": [GROUP], "object": post}  # fmt: skip
+    assert (await post_signed(net, peer, f"{GROUP}/inbox", create)).status_code == 202
+    await build_workers(home).run_until_idle()
+    assert not [a for a in other.inbox if a["type"] == "Announce"]
+    async with httpx.AsyncClient(transport=net) as client:
+        page = await client.get(GROUP, headers={"accept": "text/html"})
+    assert "Loud" not in page.text

@@ -19,6 +19,7 @@ from fedcop.ap.remote_content import CONTENT_TYPES, RemoteContent, parse_content
 from fedcop.federation import content as content_activities
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.groups import may_post
+from fedcop.federation.policy import is_silenced
 from fedcop.models import (
     Actor,
     ActorType,
@@ -250,6 +251,8 @@ async def _should_announce(
 ) -> bool:
     if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED) or story.deleted_at:
         return False
+    if author.domain and await is_silenced(session, author.domain):
+        return False  # a silenced server's posts are kept, never amplified
     if not await may_post(session, group, author):
         return False
     already = await session.scalar(
