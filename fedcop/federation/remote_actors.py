@@ -133,12 +133,18 @@ class RemoteActors:
         if cached is not None and not refresh:
             self._keys.move_to_end(key_id)
             return cached
+        # The database look-up is inside the shared section too: a caller arriving while the
+        # first is between its look-up and its fetch must wait for it, not fetch again.
+        label = ("refresh " if refresh else "key ") + key_id
+        actor = await self._once(label, lambda: self._stored_or_fetched_key(key_id, refresh))
+        return self._remember(_key_of(actor))
+
+    async def _stored_or_fetched_key(self, key_id: str, refresh: bool) -> Actor:
         if not refresh:
             stored = await self._stored(Actor.public_key_id == key_id)
             if stored is not None and (stored.local or not self._is_stale(stored)):
-                return self._remember(_key_of(stored))
-        actor = await self._once("key " + key_id, lambda: self._fetch_key_owner(key_id))
-        return self._remember(_key_of(actor))
+                return stored
+        return await self._fetch_key_owner(key_id)
 
     def forget_key(self, key_id: str) -> None:
         self._keys.pop(key_id, None)
