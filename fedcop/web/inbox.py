@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from fedcop.ap.checks import InvalidActivityError, check_activity, is_self_delete
 from fedcop.federation.intake import InboxRow
+from fedcop.web.body import read_capped
 from fedcop.web.signatures import verified_signer
 from fedcop.web.state import app_state
 
@@ -50,17 +51,7 @@ async def inbox(request: Request) -> Response:
 
 
 async def _read_capped(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_INBOX_BYTES:
-        raise HTTPException(413, f"activities are limited to {MAX_INBOX_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_INBOX_BYTES:
-            raise HTTPException(413, f"activities are limited to {MAX_INBOX_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(request, MAX_INBOX_BYTES, lambda reason: HTTPException(413, reason))
 
 
 routes = [

@@ -11,9 +11,8 @@ from fedcop.errors import ConflictError
 from fedcop.services import follows as follow_services
 from fedcop.services.actors import create_group, create_person
 from fedcop.web.state import AppState
-from fedcop.worker import build_workers
 from tests.support.databases import DatabaseFactory
-from tests.support.network import InProcessNetwork, fedcop_instance
+from tests.support.network import InProcessNetwork, fedcop_instance, settle
 
 AS2 = {"accept": "application/activity+json"}
 
@@ -24,15 +23,6 @@ async def away(
 ) -> AsyncIterator[AppState]:
     async with fedcop_instance(net, database_factory, backend, "away.test") as state:
         yield state
-
-
-async def _settle(*states: AppState) -> None:
-    """Run every instance's queues until the whole network is quiet."""
-    workers = [build_workers(state) for state in states]
-    for _ in range(20):
-        if sum([await w.run_until_idle() for w in workers]) == 0:
-            return
-    raise AssertionError("the network did not settle")
 
 
 async def _collection(net: InProcessNetwork, url: str) -> list[str]:
@@ -49,7 +39,7 @@ async def test_person_follows_group_on_another_instance_then_unfollows(
 
     made = await follow_services.follow(away.db, away.remote_actors, "bea", "@frailty@home.test")
     assert made.state == "pending"
-    await _settle(home, away)
+    await settle(home, away)
 
     assert await _collection(net, "https://home.test/groups/frailty/followers") == [
         "https://away.test/users/bea"
@@ -59,7 +49,7 @@ async def test_person_follows_group_on_another_instance_then_unfollows(
     ]
 
     await follow_services.unfollow(away.db, away.remote_actors, "bea", "@frailty@home.test")
-    await _settle(home, away)
+    await settle(home, away)
     assert await _collection(net, "https://home.test/groups/frailty/followers") == []
     assert await _collection(net, "https://away.test/users/bea/following") == []
 
@@ -70,12 +60,12 @@ async def test_approval_group_on_another_instance(
     await create_group(home.db, home.urls, "clinic", name="Clinic", visibility="approval")
     await create_person(away.db, away.urls, "bea")
     await follow_services.follow(away.db, away.remote_actors, "bea", "@clinic@home.test")
-    await _settle(home, away)
+    await settle(home, away)
     assert await _collection(net, "https://away.test/users/bea/following") == []
 
     [request] = await follow_services.pending(home.db)
     await follow_services.decide(home.db, request.id, approve=True)
-    await _settle(home, away)
+    await settle(home, away)
     assert await _collection(net, "https://away.test/users/bea/following") == [
         "https://home.test/groups/clinic"
     ]
@@ -88,7 +78,7 @@ async def test_local_person_follows_local_group_without_http(
     await create_person(home.db, home.urls, "alice")
     sent_before = len(net.sent)
     await follow_services.follow(home.db, home.remote_actors, "alice", "@frailty@home.test")
-    await _settle(home)
+    await settle(home)
     assert net.sent[sent_before:] == []  # no request left the instance
     assert await _collection(net, "https://home.test/users/alice/following") == [
         "https://home.test/groups/frailty"

@@ -13,9 +13,8 @@ from fedcop.services import comments, stories
 from fedcop.services import follows as follow_services
 from fedcop.services.actors import create_group, create_person
 from fedcop.web.state import AppState
-from fedcop.worker import build_workers
 from tests.support.databases import DatabaseFactory
-from tests.support.network import InProcessNetwork, fedcop_instance
+from tests.support.network import InProcessNetwork, fedcop_instance, settle
 from tests.support.stories import draft
 
 
@@ -27,14 +26,6 @@ async def away(
         yield state
 
 
-async def _settle(*states: AppState) -> None:
-    workers = [build_workers(state) for state in states]
-    for _ in range(20):
-        if sum([await w.run_until_idle() for w in workers]) == 0:
-            return
-    raise AssertionError("the network did not settle")
-
-
 async def test_story_from_b_in_a_group_on_a_with_a_comment_from_b(
     home: AppState, away: AppState
 ) -> None:
@@ -44,11 +35,11 @@ async def test_story_from_b_in_a_group_on_a_with_a_comment_from_b(
     await create_person(away.db, away.urls, "dev")
     for person in ("bea", "dev"):
         await follow_services.follow(away.db, away.remote_actors, person, "@frailty@home.test")
-    await _settle(home, away)
+    await settle(home, away)
 
     story = await stories.publish(away.db, away.urls, "bea", "@frailty@home.test", draft(),
                                   actors=away.remote_actors)  # fmt: skip
-    await _settle(home, away)
+    await settle(home, away)
 
     async with home.db() as session:  # A holds the story, in its group
         on_a = (await session.scalars(select(Story).where(Story.ap_id == story.ap_id))).one()
@@ -56,7 +47,7 @@ async def test_story_from_b_in_a_group_on_a_with_a_comment_from_b(
     assert on_a.group_id is not None
 
     note = await comments.comment(away.db, away.urls, "dev", story.ap_id, "Brilliant, *thank you*.")
-    await _settle(home, away)
+    await settle(home, away)
 
     async with home.db() as session:
         thread = (await session.scalars(select(Comment).where(Comment.ap_id == note.ap_id))).one()

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from fedcop.app import Network, create_app
 from fedcop.db import create_engine
 from fedcop.web.state import AppState
+from fedcop.worker import build_workers
 from tests.support.databases import DatabaseFactory
 from tests.support.settings import make_settings
 
@@ -74,3 +75,12 @@ async def fedcop_instance(
     finally:
         await engine.dispose()
         await factory.drop_async(url)
+
+
+async def settle(*states: AppState) -> None:
+    """Run every instance's queues until the whole network is quiet (bounded)."""
+    workers = [build_workers(state) for state in states]
+    for _ in range(20):
+        if sum([await w.run_until_idle() for w in workers]) == 0:
+            return
+    raise AssertionError("the network did not settle")

@@ -24,6 +24,7 @@ from fedcop.services import tokens
 from fedcop.services.tokens import Caller
 from fedcop.web.api import validate
 from fedcop.web.api.schemas import SCHEMAS
+from fedcop.web.body import read_capped as read_body_capped
 from fedcop.web.responses import JSONResponse
 from fedcop.web.state import AppState, app_state
 
@@ -140,18 +141,7 @@ def _unauthorized(message: str, *, error: str | None) -> ApiError:
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
-    """The body, refusing with 413 as soon as it passes `limit` (never buffering more)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"the body may be at most {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"the body may be at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_body_capped(request, limit, lambda reason: ApiError(413, reason))
 
 
 async def read_json(request: Request, schema_name: str) -> dict[str, Any]:
