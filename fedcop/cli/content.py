@@ -66,7 +66,9 @@ def story_publish(
             visibility=visibility, tags=list(tags), content_warning=content_warning,
             consent=consent, image_ids=image_ids,
         )  # fmt: skip
-        published = await story_services.publish(state.db, state.urls, author, group_name, draft)
+        published = await story_services.publish(
+            state.db, state.urls, author, group_name, draft, actors=state.remote_actors
+        )
         return published.ap_id
 
     click.echo(with_state(run))
