@@ -47,7 +47,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.baseline import SignRate, rsa_sign_rate
-from bench.receiver import MAX_HEAD_BYTES, REFUSED
+from bench.receiver import MAX_HEAD_BYTES, REFUSED, content_length, say
 from bench.report import Result
 from fedcop import db as database
 from fedcop.ap.remote import host_of
@@ -155,7 +155,7 @@ class FollowerInboxProtocol(asyncio.Protocol):
                 self._refuse()
             return False
         head = bytes(self._buffer[:head_end])
-        length = _content_length(head)
+        length = content_length(head)
         if length is None:
             self._refuse()
             return False
@@ -185,20 +185,6 @@ class FollowerInboxProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._host.connections.discard(self)
-
-
-def _content_length(head: bytes) -> int | None:
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
-            if not value.strip().isdigit():
-                return None
-            length = int(value)
-    return length
 
 
 class ReceiverHosts:
@@ -239,7 +225,7 @@ async def receiver_main(addresses: list[str], max_seconds: float) -> None:
     hosts = ReceiverHosts(addresses)
     for host in hosts.hosts.values():
         await hosts.listen(host)
-    _say({"port": hosts.port})
+    say({"port": hosts.port})
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -248,10 +234,10 @@ async def receiver_main(addresses: list[str], max_seconds: float) -> None:
         while line := await reader.readline():
             command, _, argument = line.decode().strip().partition(" ")
             if command == "stats":
-                _say(hosts.tally.snapshot())
+                say(hosts.tally.snapshot())
             elif command == "modes":
                 await hosts.set_modes(json.loads(argument))
-                _say({"ok": True})
+                say({"ok": True})
 
     try:
         with contextlib.suppress(TimeoutError):
@@ -260,11 +246,6 @@ async def receiver_main(addresses: list[str], max_seconds: float) -> None:
         for host in hosts.hosts.values():
             if host.server is not None:
                 host.server.close()
-
-
-def _say(message: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
 
 
 class Receiver:

@@ -80,7 +80,7 @@ class InboxProtocol(asyncio.Protocol):
             if len(self._buffer) > MAX_HEAD_BYTES:
                 self._refuse()
             return False
-        length = _content_length(bytes(self._buffer[:head_end]))
+        length = content_length(bytes(self._buffer[:head_end]))
         if length is None:
             self._refuse()
             return False
@@ -105,7 +105,7 @@ class InboxProtocol(asyncio.Protocol):
         self._transport = None
 
 
-def _content_length(head: bytes) -> int | None:
+def content_length(head: bytes) -> int | None:
     """Content-Length of a request head (0 if absent); None if the framing is anything else."""
     length = 0
     for line in head.split(b"\r\n")[1:]:
@@ -140,10 +140,10 @@ async def serve_commands(counts: Counts) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
         if line.strip() == b"stats":
-            _say(counts.snapshot())
+            say(counts.snapshot())
 
 
-def _say(message: dict[str, object]) -> None:
+def say(message: dict[str, object]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
@@ -151,7 +151,7 @@ def _say(message: dict[str, object]) -> None:
 async def main(hosts: int, max_seconds: float) -> None:
     counts = Counts()
     port, servers = await bind_all(loopback_addresses(hosts), counts)
-    _say({"port": port})
+    say({"port": port})
     try:
         # Bounded: whatever happens to the parent, this process is gone after max_seconds.
         with contextlib.suppress(TimeoutError):

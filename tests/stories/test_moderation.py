@@ -14,7 +14,7 @@ from fedcop.services.policy import block_domain
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
-from tests.support.peers import FakePeer, follow_activity, post_signed
+from tests.support.peers import FakePeer, create_activity, follow_activity, post_signed
 from tests.support.stories import AS2, GROUP, community, follow_group, publish
 
 
@@ -96,8 +96,7 @@ async def test_a_local_report_is_forwarded_to_the_posts_own_server(
     await follow_group(net, home, peer)
     post = {"id": "https://peer.test/post/1", "type": "Page", "attributedTo": peer.actor_id,
             "name": "Spam", "content": "<p>buy</p>", "to": [GROUP], "audience": GROUP}  # fmt: skip
-    create = {"id": f"{peer.actor_id}#create/1", "type": "Create", "actor": peer.actor_id,
-              "to": [GROUP], "object": post}  # fmt: skip
+    create = create_activity(peer, post, 1)
     await post_signed(net, peer, f"{GROUP}/inbox", create)
     await build_workers(home).run_until_idle()
     async with home.db() as session:
@@ -126,8 +125,7 @@ async def test_a_silenced_servers_posts_are_kept_but_not_amplified(
     await block_domain(home.db, "peer.test", "silence", "noisy")
     post = {"id": "https://peer.test/post/7", "type": "Page", "attributedTo": peer.actor_id,
             "name": "Loud", "content": "<p>x</p>", "to": [GROUP], "audience": GROUP}  # fmt: skip
-    create = {"id": f"{peer.actor_id}#create/7", "type": "Create", "actor": peer.actor_id,
-              "to": [GROUP], "object": post}  # fmt: skip
+    create = create_activity(peer, post, 7)
     assert (await post_signed(net, peer, f"{GROUP}/inbox", create)).status_code == 202
     await build_workers(home).run_until_idle()
     assert not [a for a in other.inbox if a["type"] == "Announce"]

@@ -11,15 +11,10 @@ from fedcop.models import Comment, InboxItem, Story, WorkState
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
-from tests.support.peers import FakePeer, post_signed
+from tests.support.peers import FakePeer, create_activity, post_signed
 from tests.support.stories import GROUP, community, follow_group, publish
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
-
-
-def _create(peer: FakePeer, obj: dict[str, Any], n: int = 1) -> dict[str, Any]:
-    return {"id": f"{peer.actor_id}#create/{n}", "type": "Create", "actor": peer.actor_id,
-            "to": obj.get("to", []), "cc": obj.get("cc", []), "object": obj}  # fmt: skip
 
 
 def _lemmy_page(peer: FakePeer, n: int = 1) -> dict[str, Any]:
@@ -41,7 +36,9 @@ async def test_a_member_posts_to_the_group_and_every_follower_sees_it(
     await follow_group(net, home, other)
 
     page = _lemmy_page(peer)
-    assert (await post_signed(net, peer, f"{GROUP}/inbox", _create(peer, page))).status_code == 202
+    assert (
+        await post_signed(net, peer, f"{GROUP}/inbox", create_activity(peer, page))
+    ).status_code == 202
     await build_workers(home).run_until_idle()
 
     async with home.db() as session:
@@ -59,7 +56,7 @@ async def test_a_non_member_cannot_post_through_the_group(
     net.add_handler(other.host, other.handler)
     await follow_group(net, home, other)  # pending: not a member
     page = _lemmy_page(peer)
-    await post_signed(net, peer, f"{GROUP}/inbox", _create(peer, page))
+    await post_signed(net, peer, f"{GROUP}/inbox", create_activity(peer, page))
     await build_workers(home).run_until_idle()
     assert not [a for a in other.inbox if a["type"] == "Announce"]
     async with home.db() as session:
@@ -78,7 +75,7 @@ async def test_a_mastodon_reply_lands_in_the_thread_and_is_not_boosted(
         "to": [PUBLIC], "cc": ["https://home.test/users/convenor"],
         "tag": [{"type": "Mention", "href": "https://home.test/users/convenor"}],
     }  # fmt: skip
-    await post_signed(net, peer, "https://home.test/inbox", _create(peer, note))
+    await post_signed(net, peer, "https://home.test/inbox", create_activity(peer, note))
     announces_before = len([a for a in peer.inbox if a["type"] == "Announce"])
     await build_workers(home).run_until_idle()
 
@@ -101,7 +98,7 @@ async def test_a_create_cannot_take_over_someone_elses_post(
     await community(home)
     await follow_group(net, home, peer)
     page = _lemmy_page(peer)
-    await post_signed(net, peer, f"{GROUP}/inbox", _create(peer, page))
+    await post_signed(net, peer, f"{GROUP}/inbox", create_activity(peer, page))
     await build_workers(home).run_until_idle()
     impostor = FakePeer("peer.test", username="mallory")
     net.add_handler(
@@ -109,7 +106,7 @@ async def test_a_create_cannot_take_over_someone_elses_post(
     )
     await follow_group(net, home, impostor)  # a member, so only the ownership rule can stop it
     stolen = {**page, "attributedTo": impostor.actor_id, "name": "Hijacked"}
-    await post_signed(net, impostor, f"{GROUP}/inbox", _create(impostor, stolen, 2))
+    await post_signed(net, impostor, f"{GROUP}/inbox", create_activity(impostor, stolen, 2))
     await build_workers(home).run_until_idle()
     async with home.db() as session:
         story = (await session.scalars(select(Story).where(Story.ap_id == page["id"]))).one()
@@ -162,6 +159,6 @@ async def test_mentioning_the_group_from_mastodon_posts_to_it(
         "to": [PUBLIC], "cc": [f"{peer.actor_id}/followers", GROUP],
         "tag": [{"type": "Mention", "href": GROUP, "name": "@frailty@home.test"}],
     }  # fmt: skip
-    await post_signed(net, peer, "https://home.test/inbox", _create(peer, note))
+    await post_signed(net, peer, "https://home.test/inbox", create_activity(peer, note))
     await build_workers(home).run_until_idle()
     assert [a["object"] for a in other.inbox if a["type"] == "Announce"] == [note["id"]]

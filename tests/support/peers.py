@@ -122,3 +122,9 @@ def follow_activity(peer: FakePeer, target: str, number: int = 1) -> dict[str, A
         "actor": peer.actor_id,
         "object": target,
     }
+
+
+def create_activity(peer: FakePeer, obj: dict[str, Any], number: int = 1) -> dict[str, Any]:
+    """`Create{obj}` by `peer`, addressed as the object is."""
+    return {"id": f"{peer.actor_id}#create/{number}", "type": "Create", "actor": peer.actor_id,
+            "to": obj.get("to", []), "cc": obj.get("cc", []), "object": obj}  # fmt: skip
