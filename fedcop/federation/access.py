@@ -7,7 +7,32 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.federation.groups import is_member
-from fedcop.models import Actor, Follow, FollowState, GroupVisibility, Story, Visibility
+from fedcop.models import (
+    Actor,
+    Comment,
+    Follow,
+    FollowState,
+    GroupVisibility,
+    Story,
+    Visibility,
+)
+
+
+async def find_post(session: AsyncSession, ap_id: str) -> Story | Comment | None:
+    """The story or comment with this id, deleted or not; None if it is not stored here."""
+    story = await session.scalar(select(Story).where(Story.ap_id == ap_id))
+    if story is not None:
+        return story
+    comment: Comment | None = await session.scalar(select(Comment).where(Comment.ap_id == ap_id))
+    return comment
+
+
+async def thread_of(session: AsyncSession, ap_id: str) -> Story | None:
+    """The story a post belongs to: itself, or a comment's story."""
+    post = await find_post(session, ap_id)
+    if isinstance(post, Comment):
+        return await session.get(Story, post.story_id)
+    return post
 
 
 async def may_see(session: AsyncSession, story: Story, viewer_id: int | None) -> bool:

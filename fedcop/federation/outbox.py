@@ -18,12 +18,11 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap.remote import host_of
-from fedcop.federation.policy import domain_is_listed
+from fedcop.federation.policy import domain_is_listed, domains_with
 from fedcop.models import (
     Actor,
     BlockSeverity,
     Delivery,
-    DomainBlock,
     Follow,
     FollowState,
     InboxItem,
@@ -74,7 +73,7 @@ async def publish(
     session.add(row)
     await session.flush()
     inboxes, has_local = await _recipient_inboxes(session, actor, audience)
-    blocked = await _suspended_domains(session)
+    blocked = await domains_with(session, BlockSeverity.SUSPEND)
     rows = [
         {"activity_id": row.id, "inbox_url": url, "domain": domain}
         for url, domain in sorted(inboxes)
@@ -139,8 +138,3 @@ async def _has_local_followers(session: AsyncSession, actor: Actor) -> bool:
 
 def _inbox_of(actor: Actor, shared: bool) -> str | None:
     return (actor.shared_inbox_url or actor.inbox_url) if shared else actor.inbox_url
-
-
-async def _suspended_domains(session: AsyncSession) -> frozenset[str]:
-    query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SUSPEND)
-    return frozenset((await session.scalars(query)).all())

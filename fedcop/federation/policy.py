@@ -33,10 +33,15 @@ class FederationPolicy:
         return domain_is_listed(domain, self._suspended)
 
     async def reload(self) -> None:
-        query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SUSPEND)
         async with self._db() as session:
-            self._suspended = frozenset((await session.scalars(query)).all())
+            self._suspended = await domains_with(session, BlockSeverity.SUSPEND)
         self._loaded_at = time.monotonic()
+
+
+async def domains_with(session: AsyncSession, severity: BlockSeverity) -> frozenset[str]:
+    """The domains blocked with this severity (each also covers its subdomains)."""
+    query = select(DomainBlock.domain).where(DomainBlock.severity == severity)
+    return frozenset((await session.scalars(query)).all())
 
 
 def domain_is_listed(domain: str, listed: frozenset[str]) -> bool:
@@ -52,5 +57,4 @@ def domain_is_listed(domain: str, listed: frozenset[str]) -> bool:
 async def is_silenced(session: AsyncSession, domain: str) -> bool:
     """Silenced servers federate, but their content is kept out of what the group amplifies
     and out of public pages."""
-    query = select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SILENCE)
-    return domain_is_listed(domain, frozenset((await session.scalars(query)).all()))
+    return domain_is_listed(domain, await domains_with(session, BlockSeverity.SILENCE))

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 
 from fedcop.db import SessionMaker
+from fedcop.federation.policy import domains_with
 from fedcop.models import (
     Actor,
     BlockSeverity,
-    DomainBlock,
     Follow,
     FollowState,
     GroupMember,
@@ -106,11 +106,7 @@ async def public_stories(db: SessionMaker, group: Actor, limit: int = 20) -> lis
     if counts_only(group):
         return []
     async with db() as session:
-        silenced = (
-            await session.scalars(
-                select(DomainBlock.domain).where(DomainBlock.severity == BlockSeverity.SILENCE)
-            )
-        ).all()
+        silenced = await domains_with(session, BlockSeverity.SILENCE)
     # A silenced domain hides its subdomains too, as blocks do (federation/policy.py).
     hidden = [or_(Actor.domain == d, Actor.domain.endswith(f".{d}")) for d in silenced]
     query = (

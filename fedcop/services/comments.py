@@ -13,7 +13,7 @@ from fedcop.ap.stories import Addressing, comment_to_ap
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import ConflictError, NotFoundError, ValidationError
-from fedcop.federation.access import may_see
+from fedcop.federation.access import find_post, may_see
 from fedcop.federation.outbox import Audience, publish
 from fedcop.models import Actor, Comment, Reaction, Story, Visibility, utcnow
 from fedcop.security.html import render_markdown
@@ -116,17 +116,10 @@ async def _thread(session: AsyncSession, ap_id: str, viewer: Actor) -> tuple[Sto
 
 
 async def _post(session: AsyncSession, ap_id: str) -> Story | Comment:
-    found = await session.scalar(
-        select(Story).where(Story.ap_id == ap_id, Story.deleted_at.is_(None))
-    )
-    if found is not None:
-        return found
-    comment_row = await session.scalar(
-        select(Comment).where(Comment.ap_id == ap_id, Comment.deleted_at.is_(None))
-    )
-    if comment_row is None:
+    found = await find_post(session, ap_id)
+    if found is None or found.deleted_at is not None:
         raise NotFoundError(f"{ap_id} is not a story or comment here")
-    return comment_row
+    return found
 
 
 def _addressing(

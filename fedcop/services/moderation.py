@@ -19,6 +19,7 @@ from fedcop.ap.context import AS_CONTEXT, PUBLIC
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
+from fedcop.federation.access import find_post
 from fedcop.federation.outbox import Audience, publish
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.models import (
@@ -141,10 +142,7 @@ async def _undo_group_announce(session: AsyncSession, group: Actor, story: Story
 
 
 async def _post(session: AsyncSession, ap_id: str) -> Story | Comment:
-    story = await session.scalar(select(Story).where(Story.ap_id == ap_id))
-    if story is not None:
-        return story
-    found = await session.scalar(select(Comment).where(Comment.ap_id == ap_id))
+    found = await find_post(session, ap_id)
     if found is None:
         raise NotFoundError(f"no story or comment {ap_id} here")
     return found

@@ -18,9 +18,9 @@ from fedcop.ap.activities import new_activity_id
 from fedcop.ap.context import AS_CONTEXT
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
-from fedcop.federation.access import may_see
+from fedcop.federation.access import find_post, may_see, thread_of
 from fedcop.federation.outbox import Audience, publish
-from fedcop.models import Actor, ActorType, AuditEntry, Comment, Report, Story
+from fedcop.models import Actor, ActorType, AuditEntry, Report
 
 MAX_COMMENT = 1000
 
@@ -59,10 +59,7 @@ async def report(
 async def _is_known(session: AsyncSession, ap_id: str, viewer_id: int) -> bool:
     if await session.scalar(select(Actor.id).where(Actor.ap_id == ap_id)) is not None:
         return True
-    story = await session.scalar(select(Story).where(Story.ap_id == ap_id))
-    if story is None:
-        comment = await session.scalar(select(Comment).where(Comment.ap_id == ap_id))
-        story = await session.get(Story, comment.story_id) if comment is not None else None
+    story = await thread_of(session, ap_id)
     return story is not None and await may_see(session, story, viewer_id)
 
 
@@ -94,7 +91,5 @@ async def _author_of(session: AsyncSession, ap_id: str) -> Actor | None:
     actor = await session.scalar(select(Actor).where(Actor.ap_id == ap_id))
     if actor is not None:
         return actor
-    post = await session.scalar(select(Story).where(Story.ap_id == ap_id)) or await session.scalar(
-        select(Comment).where(Comment.ap_id == ap_id)
-    )
+    post = await find_post(session, ap_id)
     return await session.get(Actor, post.author_id) if post is not None else None

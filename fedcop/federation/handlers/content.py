@@ -17,6 +17,7 @@ from fedcop.ap.checks import InboundActivity
 from fedcop.ap.remote import InvalidDocumentError
 from fedcop.ap.remote_content import CONTENT_TYPES, RemoteContent, parse_content
 from fedcop.federation import content as content_activities
+from fedcop.federation.access import find_post, thread_of
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.groups import may_post
 from fedcop.federation.policy import is_silenced
@@ -60,7 +61,7 @@ async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
     if data.author != activity.actor:
         raise RejectedError("a post may only be updated by its author")
     async with ctx.db.begin() as session:
-        target = await _find_post(session, data.ap_id)
+        target = await find_post(session, data.ap_id)
         if target is None:
             raise IgnoredError(f"{data.ap_id} is not stored here")
         await _require_author(session, target, activity.actor)
@@ -74,7 +75,7 @@ async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
 async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
     """Delete of a post (called from the Delete handler for anything that is not an actor)."""
     async with ctx.db.begin() as session:
-        target = await _find_post(session, activity.object_id or "")
+        target = await find_post(session, activity.object_id or "")
         if target is None:
             raise IgnoredError(f"{activity.object_id} is not stored here")
         await _require_author(session, target, activity.actor)
@@ -91,7 +92,7 @@ async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) ->
     actor = await ctx.actors.get(activity.actor)
     announced = await _announced_unknown_post(ctx, activity, actor)
     async with ctx.db.begin() as session:
-        target = await _find_post(session, activity.object_id or "")
+        target = await find_post(session, activity.object_id or "")
         if target is None and announced is not None:
             author = await session.get(Actor, announced[1].id)
             assert author is not None
@@ -110,7 +111,7 @@ async def _announced_unknown_post(
     if activity.type != "Announce":
         return None
     async with ctx.db() as session:
-        if await _find_post(session, activity.object_id or "") is not None:
+        if await find_post(session, activity.object_id or "") is not None:
             return None
         if not await _followed_here(session, announcer):
             return None
@@ -132,7 +133,7 @@ async def undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> bool:
         if actor is None or actor.ap_id != activity.actor:
             raise RejectedError("only its author may undo a reaction")
         await session.execute(delete(Reaction).where(Reaction.id == reaction.id))
-        target = await _find_post(session, reaction.object_ap_id)
+        target = await find_post(session, reaction.object_ap_id)
         if target is not None:
             _count(target, reaction.type, -1)
         return True
@@ -173,7 +174,7 @@ async def _store_comment(session: AsyncSession, data: RemoteContent, author: Act
         if existing.author_id != author.id:
             raise RejectedError(f"{data.ap_id} already belongs to someone else")
         return
-    story = await _thread_of(session, data.in_reply_to or "")
+    story = await thread_of(session, data.in_reply_to or "")
     if story is None:
         raise IgnoredError(f"a reply to {data.in_reply_to}, which is not here")
     session.add(
@@ -200,27 +201,12 @@ async def _record_reaction(
     if exists is not None:
         return  # a repeat changes nothing
     session.add(Reaction(ap_id=ap_id, type=kind, actor_id=actor.id, object_ap_id=object_ap_id))
-    target = await _find_post(session, object_ap_id)
+    target = await find_post(session, object_ap_id)
     if target is not None:
         _count(target, kind, +1)
 
 
 # -- finding ---------------------------------------------------------------------------------
-
-
-async def _find_post(session: AsyncSession, ap_id: str) -> Story | Comment | None:
-    story = await session.scalar(select(Story).where(Story.ap_id == ap_id))
-    if story is not None:
-        return story
-    comment: Comment | None = await session.scalar(select(Comment).where(Comment.ap_id == ap_id))
-    return comment
-
-
-async def _thread_of(session: AsyncSession, parent_id: str) -> Story | None:
-    parent = await _find_post(session, parent_id)
-    if isinstance(parent, Comment):
-        return await session.get(Story, parent.story_id)
-    return parent
 
 
 async def _addressed_group(session: AsyncSession, data: RemoteContent) -> Actor | None:
