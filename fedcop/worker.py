@@ -43,7 +43,7 @@ def build_workers(
     state: AppState,
     *,
     concurrency: int = 64,
-    per_host: int = 8,
+    per_host: int = 32,
     clock: Callable[[], datetime] = utcnow,
 ) -> Workers:
     context = HandlerContext(db=state.db, urls=state.urls, actors=state.remote_actors)

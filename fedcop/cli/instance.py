@@ -23,14 +23,19 @@ from fedcop.worker import build_workers
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--demo", is_flag=True, help="Create a demo person and community if missing.")
+@click.option(
+    "--workers/--no-workers", default=True, show_default=True,
+    help="Also run the inbox processor and delivery worker in this process. With --no-workers "
+    "the web process only accepts and queues; run `fedcop worker` beside it.",
+)  # fmt: skip
 @friendly_errors
-def serve(host: str, port: int, demo: bool) -> None:
+def serve(host: str, port: int, demo: bool, workers: bool) -> None:
     """Run the web server (and, on SQLite, migrate the database first)."""
     settings = load_settings()
     if demo:
         with_state(lambda state: _print_demo(state))
     config = uvicorn.Config(
-        create_app(settings, run_workers=True),
+        create_app(settings, run_workers=workers),
         host=host,
         port=port,
         log_level=settings.log_level,
@@ -46,7 +51,7 @@ async def _print_demo(state: AppState) -> None:
 
 @main.command()
 @click.option("--concurrency", default=64, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--per-host", default=8, show_default=True, type=click.IntRange(1, 100))
+@click.option("--per-host", default=32, show_default=True, type=click.IntRange(1, 100))
 @friendly_errors
 def worker(concurrency: int, per_host: int) -> None:
     """Run the inbox processor and delivery worker until stopped (SIGINT/SIGTERM)."""

@@ -13,6 +13,13 @@ so they count neither an attempt nor a failure, and the days-long streak still g
 real requests (the probe after each cool-down, and the retries' own schedule). A host marked
 unavailable by `health.py` is skipped before the breaker is consulted; a host the breaker holds
 open is merely not claimed, so its rows are never skipped because of the breaker.
+
+It also sets each host's window, the requests it may have in flight, the way TCP's congestion
+window works: a host this worker has not heard from yet gets START_WINDOW (so a dead host costs
+a couple of requests, not `per_host`, before its failures open the breaker), each answer widens
+it by one (doubling per round trip while everything succeeds) up to `per_host`, and a failure or
+a 429 halves it. A healthy host far away needs a wide window to be fast: a backlog to a server at
+150 ms round trip moves at window / 0.15 s, e.g. 8 → 53/s but 32 → 213/s.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fedcop.models import Delivery, WorkState
 
 THRESHOLD = 3
+START_WINDOW = 2
 COOL_DOWN = timedelta(seconds=60)
 # Doubling while the host stays down, capped well below the retry schedule's longest delays so
 # a host that comes back is noticed within the hour.
@@ -35,6 +43,7 @@ MAX_COOL_DOWN = timedelta(hours=1)
 
 @dataclass(slots=True)
 class _Host:
+    window: int  # requests that may be in flight while closed
     failures: int = 0  # consecutive, since the last answer
     trips: int = 0  # times opened since the last answer: the cool-down grows with it
     open_until: datetime | None = None  # None: closed; past: half-open (one probe at a time)
@@ -47,26 +56,46 @@ class CircuitBreaker:
         self,
         clock: Callable[[], datetime],
         *,
+        per_host: int = 8,
+        start_window: int = START_WINDOW,
         threshold: int = THRESHOLD,
         cool_down: timedelta = COOL_DOWN,
         max_cool_down: timedelta = MAX_COOL_DOWN,
     ) -> None:
         self._clock = clock
+        self.per_host = per_host
+        self.start_window = min(start_window, per_host)
         self.threshold = threshold
         self.cool_down = cool_down
         self.max_cool_down = max_cool_down
         self._hosts: dict[str, _Host] = {}
 
+    def _host(self, domain: str) -> _Host:
+        host = self._hosts.get(domain)
+        if host is None:
+            host = self._hosts[domain] = _Host(self.start_window)
+        return host
+
     def succeeded(self, domain: str) -> None:
-        """Any answer but a 5xx: the host is up, forget everything about it."""
-        self._hosts.pop(domain, None)
+        """Any answer but a 5xx or a 429: the host is up; close, widen the window by one."""
+        host = self._host(domain)
+        host.failures = host.trips = 0
+        host.open_until = None
+        host.window = min(host.window + 1, self.per_host)
+
+    def throttled(self, domain: str) -> None:
+        """A 429: the host is up but asks for less; halve the window (its Retry-After and the
+        backoff schedule the row itself)."""
+        host = self._host(domain)
+        host.window = max(1, host.window // 2)
 
     def failed(self, domain: str) -> datetime | None:
         """Count a failure; if this one opens the breaker, return when the cool-down ends."""
-        host = self._hosts.setdefault(domain, _Host())
+        host = self._host(domain)
         now = self._clock()
         if host.open_until is not None and now < host.open_until:
             return None  # a request sent before it opened: already accounted for
+        host.window = max(1, host.window // 2)
         host.failures += 1
         # Half-open (cool-down over): the probe failed, so reopen at once, for longer.
         if host.open_until is None and host.failures < self.threshold:
@@ -76,12 +105,14 @@ class CircuitBreaker:
         host.open_until = now + delay
         return host.open_until
 
-    def cap(self, domain: str, per_host: int) -> int:
+    def cap(self, domain: str) -> int:
         """How many requests to this host may be in flight: none while open, one probe when
-        the cool-down has ended (half-open), `per_host` otherwise."""
+        the cool-down has ended (half-open), its window otherwise."""
         host = self._hosts.get(domain)
-        if host is None or host.open_until is None:
-            return per_host
+        if host is None:
+            return self.start_window
+        if host.open_until is None:
+            return host.window
         return 0 if self._clock() < host.open_until else 1
 
     def open_domains(self) -> list[str]:

@@ -5,8 +5,9 @@ another claims once the lease runs out, so every delivery is sent at least once.
 the claim uses FOR UPDATE SKIP LOCKED, so any number of workers share the queue without
 sending a row twice; on SQLite one worker runs.
 
-A slow or dead server cannot hold up the rest: each host has its own cap of requests in flight,
-rows for a host at its cap are not claimed, hosts marked unavailable are skipped, and a host
+A slow or dead server cannot hold up the rest: each host has its own window of requests in
+flight (from 2 for a host not yet heard from up to `per_host`, see `breaker.py`), rows for a host
+at its window are not claimed, hosts marked unavailable are skipped, and a host
 that keeps failing is left alone for a while (`breaker.py`).
 
 Outcomes are recorded in batches (`OutcomeRecorder`): one transaction per delivery was over half
@@ -63,7 +64,7 @@ class DeliveryWorker:
         signers: SignerCache,
         *,
         concurrency: int = 64,
-        per_host: int = 8,
+        per_host: int = 32,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -77,7 +78,7 @@ class DeliveryWorker:
         self._in_flight: Counter[str] = Counter()  # requests being sent, per host
         self._sending = 0  # the same, in total
         self._tasks: set[asyncio.Task[None]] = set()
-        self.breaker = CircuitBreaker(clock)
+        self.breaker = CircuitBreaker(clock, per_host=per_host)
         self._recorder = OutcomeRecorder(db, clock, lambda: self._sending)
 
     async def run_once(self) -> int:
@@ -138,7 +139,7 @@ class DeliveryWorker:
         return self._recorder.deferred
 
     def _cap(self, domain: str) -> int:
-        return self.breaker.cap(domain, self.per_host)
+        return self.breaker.cap(domain)
 
     def _choose(
         self, rows: list[DueRow], dead: frozenset[str], limit: int
@@ -179,8 +180,10 @@ class DeliveryWorker:
 
     def _watch_host(self, domain: str, result: PostResult | FetchError) -> None:
         # No answer or a 5xx is the server's trouble; any other answer (4xx included) shows
-        # it is up. Its 429s are left to Retry-After and the backoff.
-        if isinstance(result, FetchError) or result.status >= 500:
+        # it is up. A 429 narrows the window; the row itself follows Retry-After and backoff.
+        if not isinstance(result, FetchError) and result.status == 429:
+            self.breaker.throttled(domain)
+        elif isinstance(result, FetchError) or result.status >= 500:
             until = self.breaker.failed(domain)
             if until is not None:
                 log.info("%s keeps failing: not contacted until %s", domain, until)
