@@ -25,6 +25,7 @@ BENCHMARKS = {
     "inbox": "bench.inbox",
     "followers": "bench.followers",
     "idle": "bench.idle",
+    "backlog": "bench.backlog",
 }
 
 RunFunction = Callable[[list[str]], Coroutine[Any, Any, Result]]
