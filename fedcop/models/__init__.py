@@ -12,6 +12,7 @@ from fedcop.models.media import ImageType, Media
 from fedcop.models.moderation import AuditEntry, GroupBlock
 from fedcop.models.policy import BlockSeverity, DomainBlock
 from fedcop.models.queue import Delivery, InboxItem, Instance, WorkState
+from fedcop.models.software import InstanceSoftware
 from fedcop.models.token import ApiToken, Report
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ImageType",
     "InboxItem",
     "Instance",
+    "InstanceSoftware",
     "LocalKey",
     "Media",
     "MembershipState",
