@@ -14,6 +14,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 
 from fedcop import __version__
@@ -32,6 +33,7 @@ from fedcop.web import actors, inbox, media, pages, stories, wellknown
 from fedcop.web.api import routes as api
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
 from fedcop.web.state import AppState
+from fedcop.web.throttle import InboxThrottle, ThrottleLimits
 from fedcop.worker import build_workers
 
 log = logging.getLogger(__name__)
@@ -88,8 +90,17 @@ def create_app(
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,
+        middleware=[Middleware(InboxThrottle, limits=throttle_limits(settings))],
     )
     return app
+
+
+def throttle_limits(settings: Settings) -> ThrottleLimits:
+    return ThrottleLimits(
+        max_in_flight=settings.inbox_max_in_flight,
+        max_in_flight_per_domain=settings.inbox_max_in_flight_per_domain,
+        retry_after_seconds=settings.inbox_retry_after_seconds,
+    )
 
 
 @dataclass(frozen=True, slots=True)

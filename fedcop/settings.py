@@ -42,6 +42,10 @@ class Settings:
     log_level: str = "info"
     remote_actor_max_age_hours: int = 24
     media_dir: Path = Path("media")
+    # Inbox load shedding (fedcop/web/throttle.py): beyond these, 503 / 429 with Retry-After.
+    inbox_max_in_flight: int = 256
+    inbox_max_in_flight_per_domain: int = 64
+    inbox_retry_after_seconds: int = 5
 
     @property
     def base_url(self) -> str:
@@ -79,6 +83,15 @@ class Settings:
             media_dir=Path(reader.text("FEDCOP_MEDIA_DIR", "media", max_length=4096)),
             log_level=reader.choice(
                 "FEDCOP_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
+            ),
+            inbox_max_in_flight=reader.integer(
+                "FEDCOP_INBOX_MAX_IN_FLIGHT", 256, minimum=1, maximum=100_000
+            ),
+            inbox_max_in_flight_per_domain=reader.integer(
+                "FEDCOP_INBOX_MAX_IN_FLIGHT_PER_DOMAIN", 64, minimum=1, maximum=100_000
+            ),
+            inbox_retry_after_seconds=reader.integer(
+                "FEDCOP_INBOX_RETRY_AFTER_SECONDS", 5, minimum=1, maximum=3600
             ),
         )
         if reader.problems:
