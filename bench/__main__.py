@@ -25,6 +25,7 @@ BENCHMARKS = {
     "inbox": "bench.inbox",
     "followers": "bench.followers",
     "idle": "bench.idle",
+    "reads": "bench.reads",
     "backlog": "bench.backlog",
 }
 

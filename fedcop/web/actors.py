@@ -15,8 +15,9 @@ from fedcop.models import Actor, ActorType
 from fedcop.services import collections
 from fedcop.services.actors import find_local_actor
 from fedcop.services.collections import counts_only, group_moderator_ids
+from fedcop.web.actor_cache import ActorRow, actor_documents
 from fedcop.web.negotiation import wants_activity_json
-from fedcop.web.responses import ActivityJSONResponse
+from fedcop.web.responses import AS2_CONTENT_TYPE, ActivityJSONResponse
 from fedcop.web.signatures import is_signed, verified_signer
 from fedcop.web.state import app_state
 
@@ -24,34 +25,37 @@ _TYPE_BY_PREFIX = {"users": ActorType.PERSON, "groups": ActorType.GROUP}
 _PAGED_COLLECTIONS = ("outbox", "followers", "following")
 
 
-async def _actor_for(request: Request) -> Actor:
-    """The local actor the URL names, checking the path prefix matches the actor's type."""
-    state = app_state(request)
+def _name_and_type(request: Request) -> tuple[str, ActorType]:
+    """The local username the URL names and the actor type its path prefix stands for."""
     if request.url.path.startswith("/actor"):
-        async with state.db() as session:
-            actor = await find_local_actor(session, state.settings.host)
-        expected = ActorType.APPLICATION
-    else:
-        prefix = request.url.path.split("/", 2)[1]
-        async with state.db() as session:
-            actor = await find_local_actor(session, request.path_params["username"])
-        expected = _TYPE_BY_PREFIX[prefix]
+        return app_state(request).settings.host, ActorType.APPLICATION
+    prefix = request.url.path.split("/", 2)[1]
+    return request.path_params["username"], _TYPE_BY_PREFIX[prefix]
+
+
+def _check_found(actor: Actor | ActorRow | None, expected: ActorType) -> None:
+    """404 unless the actor exists with the type the path says; 410 once deleted."""
     if actor is None or actor.type != expected:
         raise HTTPException(404, "There is no such person or group here.")
     if actor.deleted_at is not None:
         raise HTTPException(410, "This account has been deleted.")
+
+
+async def _actor_for(request: Request) -> Actor:
+    """The local actor the URL names, checking the path prefix matches the actor's type."""
+    username, expected = _name_and_type(request)
+    async with app_state(request).db() as session:
+        actor = await find_local_actor(session, username)
+    _check_found(actor, expected)
+    assert actor is not None  # _check_found raised otherwise
     return actor
 
 
 async def actor_document(request: Request) -> Response:
+    if wants_activity_json(request):
+        return await _actor_as2(request)
     actor = await _actor_for(request)
     state = app_state(request)
-    if wants_activity_json(request):
-        if actor.type == ActorType.APPLICATION or await _fetch_is_authorized(request):
-            return _as2(request, actor_to_ap(actor, state.urls))
-        # Authorized fetch, unsigned request: only what verifying this actor's signatures
-        # needs, so two such servers never wait on each other for keys (as Mastodon does).
-        return _as2(request, minimal_actor_to_ap(actor, state.urls))
     template = "group.html" if actor.type == ActorType.GROUP else "person.html"
     context = {"actor": actor, "handle": state.urls.handle(actor.username)}
     if actor.type == ActorType.GROUP:
@@ -59,6 +63,27 @@ async def actor_document(request: Request) -> Response:
         context["stories"] = await collections.public_stories(state.db, actor)
     response = state.templates.TemplateResponse(request, template, context)
     response.headers["vary"] = "Accept"
+    return response
+
+
+async def _actor_as2(request: Request) -> Response:
+    """The AS2 document: the row read fresh, its JSON reused while the row is unchanged
+    (`actor_cache.py`)."""
+    username, expected = _name_and_type(request)
+    documents = actor_documents(request)
+    row = await documents.rows.get(username)
+    _check_found(row, expected)
+    assert row is not None
+    urls = app_state(request).urls
+    if expected == ActorType.APPLICATION or await _fetch_is_authorized(request):
+        body = documents.serialised(row, "full", lambda actor: actor_to_ap(actor, urls))
+    else:
+        # Authorized fetch, unsigned request: only what verifying this actor's signatures
+        # needs, so two such servers never wait on each other for keys (as Mastodon does).
+        body = documents.serialised(row, "minimal", lambda a: minimal_actor_to_ap(a, urls))
+    response = Response(body, media_type=AS2_CONTENT_TYPE, headers={"vary": "Accept"})
+    if app_state(request).settings.authorized_fetch:
+        response.headers["vary"] = "Accept, Signature"
     return response
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from fedcop.ap import discovery
-from fedcop.models import ActorType
-from fedcop.services.actors import find_local_actor, node_usage
-from fedcop.web.responses import JRDResponse, JSONResponse
+from fedcop.models import Actor, ActorType
+from fedcop.services.actors import node_usage
+from fedcop.web.actor_cache import actor_documents
+from fedcop.web.responses import JRD_CONTENT_TYPE, JSONResponse
 from fedcop.web.state import AppState, app_state
 
 _NODEINFO_PROFILE = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/{}#"'
@@ -22,19 +25,24 @@ async def webfinger(request: Request) -> Response:
     if not resource:
         raise HTTPException(400, "the resource parameter is required, e.g. acct:name@host")
     username = _username_for(resource, state)
-    async with state.db() as session:
-        actor = await find_local_actor(session, username)
-    if actor is None:
+    # The row is read fresh and the JRD reused while it is unchanged (web/actor_cache.py).
+    documents = actor_documents(request)
+    row = await documents.rows.get(username)
+    if row is None:
         raise HTTPException(404, f"no account {resource!r} on this server")
-    if actor.deleted_at is not None:
+    if row.deleted_at is not None:
         raise HTTPException(410, f"the account {resource!r} has been deleted")
-    return JRDResponse(
-        discovery.webfinger(
-            f"acct:{actor.username}@{state.urls.domain}",
-            actor.ap_id,
-            actor.ap_id,
-            is_group=actor.type == ActorType.GROUP,
-        )
+    domain = state.urls.domain
+    body = documents.serialised(row, "webfinger", lambda actor: _jrd(actor, domain))
+    return Response(body, media_type=JRD_CONTENT_TYPE, headers={"access-control-allow-origin": "*"})
+
+
+def _jrd(actor: Actor, domain: str) -> dict[str, Any]:
+    return discovery.webfinger(
+        f"acct:{actor.username}@{domain}",
+        actor.ap_id,
+        actor.ap_id,
+        is_group=actor.type == ActorType.GROUP,
     )
 
 
