@@ -1,8 +1,9 @@
 """Stories on the wire: the activities a story's life sends, inside the caller's transaction.
 
 Public stories: the author's `Create{Article}` goes to the author's followers and to the group;
-the group (FEP-1b12) then `Announce`s the story to its followers — as the story's id, which is
-what Mastodon can show as a boost (INTEROP §8). Members-only stories never touch a shared inbox
+the group (FEP-1b12) then `Announce`s it to its followers — to Lemmy-family servers the author's
+activity itself (FEP-1b12's form), to the rest the story's id, which Mastodon shows as a boost
+(INTEROP §8). Members-only stories never touch a shared inbox
 and are not announced: the author's `Create` goes straight to each member's own inbox.
 Edits and deletions go to everyone the story reached: the author's and the group's followers.
 """
@@ -20,6 +21,7 @@ from fedcop.ap.media import media_to_ap
 from fedcop.ap.stories import Addressing, addressing, story_to_ap, tombstone
 from fedcop.ap.urls import LocalUrls
 from fedcop.errors import ValidationError
+from fedcop.federation import software
 from fedcop.federation.outbox import Audience, publish
 from fedcop.models import Actor, Story, Visibility, utcnow
 from fedcop.models.media import Media
@@ -100,21 +102,82 @@ async def delete_story(
     await publish(session, author, delete, _everyone_reached(story, group), public=False)
 
 
-async def announce(session: AsyncSession, group: Actor, story: Story, author: Actor) -> str:
-    """The group shares a top-level story with its followers, as Mastodon shows a boost."""
-    followers = LocalUrls.followers(group.ap_id)
-    activity = {
+async def announce(
+    session: AsyncSession, group: Actor, story: Story, author: Actor, activity: dict[str, Any]
+) -> str:
+    """The group shares a member's top-level story with its followers, in the form each
+    follower's server understands (`federation/software.py`): Lemmy-family servers get the
+    member's `activity` announced as received (FEP-1b12), everyone else the story's id, which
+    Mastodon shows as a boost (INTEROP §8). Returns the boost's id (the group's reaction)."""
+    wrapped = await _activity_announce_domains(session, group)
+    boost = _announcement(group, story.ap_id, extra_cc=[author.ap_id])
+    await publish(
+        session, group, boost, Audience(followers=True, except_domains=wrapped), public=True
+    )
+    if wrapped:
+        await _announce_to(session, group, activity, wrapped)
+    return str(boost["id"])
+
+
+async def announce_activity(session: AsyncSession, group: Actor, activity: dict[str, Any]) -> int:
+    """FEP-1b12 only: a member's `Update`, `Delete`, `Like`, `Undo` or reply, wrapped for the
+    Lemmy-family followers. Mastodon has no use for them (a boost of a reply floods timelines,
+    lemmy#2224), so other servers get nothing. Returns how many servers were addressed."""
+    wrapped = await _activity_announce_domains(session, group)
+    if wrapped:
+        await _announce_to(session, group, activity, wrapped)
+    return len(wrapped)
+
+
+async def undo_announce(
+    session: AsyncSession, group: Actor, story: Story, announce_id: str
+) -> None:
+    """The group takes back its boost of a story (the story was deleted), for the servers that
+    got the boost form; Lemmy-family servers got the `Delete` itself announced."""
+    wrapped = await _activity_announce_domains(session, group)
+    undo = {
+        "@context": AS_CONTEXT,
+        "id": activities.new_activity_id(group.ap_id, "undo"),
+        "type": "Undo",
+        "actor": group.ap_id,
+        "object": {
+            "id": announce_id, "type": "Announce", "actor": group.ap_id, "object": story.ap_id,
+        },
+        "to": [PUBLIC],
+        "cc": [LocalUrls.followers(group.ap_id)],
+    }  # fmt: skip
+    await publish(session, group, undo, Audience(followers=True, except_domains=wrapped))
+
+
+async def _activity_announce_domains(session: AsyncSession, group: Actor) -> frozenset[str]:
+    domains = await software.follower_domains(session, group)
+    return await software.activity_announce_domains(session, domains)
+
+
+async def _announce_to(
+    session: AsyncSession, group: Actor, activity: dict[str, Any], domains: frozenset[str]
+) -> None:
+    # The activity is wrapped exactly as received: FEP-1b12 requires it, so that followers can
+    # check it against the member's own copy (https://codeberg.org/fediverse/fep/src/branch/main/fep/1b12/fep-1b12.md).
+    wrapped = _announcement(group, activity)
+    await publish(
+        session, group, wrapped, Audience(followers=True, only_domains=domains), public=True
+    )
+
+
+def _announcement(
+    group: Actor, announced: str | dict[str, Any], extra_cc: list[str] | None = None
+) -> dict[str, Any]:
+    return {
         "@context": AS_CONTEXT,
         "id": activities.new_activity_id(group.ap_id, "announce"),
         "type": "Announce",
         "actor": group.ap_id,
-        "object": story.ap_id,
+        "object": announced,
         "to": [PUBLIC],
-        "cc": [followers, author.ap_id],
+        "cc": [LocalUrls.followers(group.ap_id), *(extra_cc or [])],
         "published": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    await publish(session, group, activity, Audience(followers=True), public=True)
-    return str(activity["id"])
 
 
 def _everyone_reached(story: Story, group: Actor | None) -> Audience:

@@ -42,6 +42,10 @@ class Audience:
     # Members-only content must reach only its recipients' own inboxes: a shared inbox
     # would show it to everyone on that server who follows anyone here.
     shared_inboxes: bool = True
+    # Which servers get this form of an activity, when one activity has two forms (a group's
+    # Announce: Mastodon's and FEP-1b12's). `only_domains` also leaves local recipients out.
+    only_domains: frozenset[str] | None = None
+    except_domains: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,11 @@ async def publish(
     rows = [
         {"activity_id": row.id, "inbox_url": url, "domain": domain}
         for url, domain in sorted(inboxes)
-        if not domain_is_listed(domain, blocked)
+        if not domain_is_listed(domain, blocked) and _addressed(domain, audience)
     ]
     if rows:
         await session.execute(insert(Delivery), rows)
-    if has_local:
+    if has_local and audience.only_domains is None:
         session.add(
             InboxItem(ap_id=row.ap_id, type=row.type, actor_ap_id=actor.ap_id, activity=activity)
         )
@@ -134,6 +138,12 @@ async def _has_local_followers(session: AsyncSession, actor: Actor) -> bool:
         .limit(1)
     )
     return (await session.scalar(query)) is not None
+
+
+def _addressed(domain: str, audience: Audience) -> bool:
+    if domain in audience.except_domains:
+        return False
+    return audience.only_domains is None or domain in audience.only_domains
 
 
 def _inbox_of(actor: Actor, shared: bool) -> str | None:

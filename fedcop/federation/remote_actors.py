@@ -122,6 +122,12 @@ class RemoteActors:
         """Any object from its own server (signed by the instance actor); not stored here."""
         return await self._fetch(url)
 
+    async def fetch_server_json(self, host: str, url_or_path: str, *, accept: str) -> Any:
+        """A plain JSON document of another server (NodeInfo and the like), signed by the
+        instance actor. `url_or_path` is a path on `host` or a URL. Raises FetchError."""
+        url = url_or_path if "://" in url_or_path else f"{self._scheme}://{host}{url_or_path}"
+        return await self._client.fetch_json(url, self._signer, accept=accept)
+
     async def is_known(self, ap_id: str) -> bool:
         return await self._stored(Actor.ap_id == ap_id) is not None
 

@@ -35,7 +35,5 @@ class GroupMember(Base):
     role: Mapped[str] = mapped_column(String(16), default=GroupRole.MEMBER)
     state: Mapped[str] = mapped_column(String(16), default=MembershipState.ACTIVE)
     # Who invited this person (state INVITED, or an accepted invitation); NULL otherwise.
-    invited_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("actors.id", ondelete="SET NULL")
-    )
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("actors.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,6 +28,8 @@ class FakePeer:
     inbox_status: int = 202
     inbox_headers: dict[str, str] = field(default_factory=dict)
     shared_inbox: bool = True
+    # NodeInfo `software.name` this server reports ("lemmy", "mastodon"); None: no NodeInfo.
+    software: str | None = None
 
     @property
     def actor_id(self) -> str:
@@ -75,12 +77,21 @@ class FakePeer:
             return httpx.Response(self.inbox_status, headers=self.inbox_headers)
         if path in (f"/users/{self.username}", f"/users/{self.username}/main-key"):
             return _json(self.actor_document(), "application/activity+json")
+        if self.software is not None and path in ("/.well-known/nodeinfo", "/nodeinfo/2.1"):
+            return _json(self._nodeinfo(path), "application/json")
         if path == "/.well-known/webfinger":
             resource = parse_qs(request.url.query.decode()).get("resource", [""])[0]
             if resource != f"acct:{self.username}@{self.host}":
                 return httpx.Response(404)
             return _json(self._webfinger(resource), "application/jrd+json")
         return httpx.Response(404)
+
+    def _nodeinfo(self, path: str) -> dict[str, Any]:
+        if path == "/.well-known/nodeinfo":
+            rel = "http://nodeinfo.diaspora.software/ns/schema/2.1"
+            return {"links": [{"rel": rel, "href": f"https://{self.host}/nodeinfo/2.1"}]}
+        return {"version": "2.1", "software": {"name": self.software, "version": "1.0.0"},
+                "protocols": ["activitypub"]}  # fmt: skip
 
     def _webfinger(self, resource: str) -> dict[str, Any]:
         link = {"rel": "self", "type": "application/activity+json", "href": self.actor_id}

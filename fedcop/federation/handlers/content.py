@@ -17,9 +17,10 @@ from fedcop.ap.checks import InboundActivity
 from fedcop.ap.remote import InvalidDocumentError
 from fedcop.ap.remote_content import CONTENT_TYPES, RemoteContent, parse_content
 from fedcop.federation import content as content_activities
+from fedcop.federation import software
 from fedcop.federation.access import find_post, thread_of
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
-from fedcop.federation.groups import may_post
+from fedcop.federation.groups import is_blocked, may_post
 from fedcop.federation.policy import is_silenced
 from fedcop.models import (
     Actor,
@@ -37,13 +38,18 @@ _CONTENT = sorted(CONTENT_TYPES)
 
 
 async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
-    data = _parse(await _embedded_or_fetched(ctx, activity))
+    document = await _embedded_or_fetched(ctx, activity)
+    data = _parse(document)
     if data.author != activity.actor:
         raise RejectedError("a post may only be created by its author")
     author = await ctx.actors.get(activity.actor)
+    as_received = _with_object(activity, document)
+    if data.in_reply_to is None:
+        await _learn_followers_software(ctx, data)
     async with ctx.db.begin() as session:
         if data.in_reply_to is not None:
-            await _store_comment(session, data, author)
+            story = await _store_comment(session, data, author)
+            await _share_in_group(session, story, author, as_received)
             return
         group = await _addressed_group(session, data)
         if group is not None and not await may_post(session, group, author):
@@ -52,24 +58,30 @@ async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
             raise IgnoredError("a post for nobody here")
         story = await _store_story(session, data, author, group)
         if group is not None and await _should_announce(session, group, story, author):
-            announce_id = await content_activities.announce(session, group, story, author)
+            announce_id = await content_activities.announce(
+                session, group, story, author, as_received
+            )
             await _record_reaction(session, "Announce", announce_id, group, story.ap_id)
 
 
 async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
-    data = _parse(await _embedded_or_fetched(ctx, activity))
+    document = await _embedded_or_fetched(ctx, activity)
+    data = _parse(document)
     if data.author != activity.actor:
         raise RejectedError("a post may only be updated by its author")
     async with ctx.db.begin() as session:
         target = await find_post(session, data.ap_id)
         if target is None:
             raise IgnoredError(f"{data.ap_id} is not stored here")
-        await _require_author(session, target, activity.actor)
+        author = await _require_author(session, target, activity.actor)
         target.content = data.content
         target.content_warning = data.content_warning
         target.edited_at = utcnow()
         if isinstance(target, Story):
             target.title, target.summary = data.title, data.summary
+        await _share_in_group(
+            session, await _thread(session, target), author, _with_object(activity, document)
+        )
 
 
 async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
@@ -78,8 +90,13 @@ async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
         target = await find_post(session, activity.object_id or "")
         if target is None:
             raise IgnoredError(f"{activity.object_id} is not stored here")
-        await _require_author(session, target, activity.actor)
+        author = await _require_author(session, target, activity.actor)
         if target.deleted_at is None:
+            await _share_in_group(
+                session, await _thread(session, target), author, activity.document
+            )
+            if isinstance(target, Story):
+                await _take_back_boost(session, target)
             target.deleted_at = utcnow()
             target.content = ""
             if isinstance(target, Comment):
@@ -101,6 +118,8 @@ async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) ->
         if target is None or target.deleted_at is not None:
             raise IgnoredError(f"{activity.object_id} is not a post here")
         await _record_reaction(session, activity.type, activity.id, actor, target.ap_id)
+        if activity.type == "Like":
+            await _share_in_group(session, await _thread(session, target), actor, activity.document)
 
 
 async def _announced_unknown_post(
@@ -136,12 +155,75 @@ async def undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> bool:
         target = await find_post(session, reaction.object_ap_id)
         if target is not None:
             _count(target, reaction.type, -1)
+            if reaction.type == "Like":
+                await _share_in_group(
+                    session, await _thread(session, target), actor, activity.document
+                )
         return True
 
 
 async def on_undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> None:
     if not await undo_reaction(ctx, activity):
         raise IgnoredError("no such reaction (already undone?)")
+
+
+# -- the group shares -------------------------------------------------------------------------
+
+
+async def _learn_followers_software(ctx: HandlerContext, data: RemoteContent) -> None:
+    """Before a group announces a post, learn what its followers' servers run (bounded in
+    time; see federation/software.py), so that a new Lemmy follower gets the form it reads."""
+    async with ctx.db() as session:
+        group = await _addressed_group(session, data)
+    if group is not None:
+        await software.learn_follower_software(ctx.db, ctx.actors, group)
+
+
+async def _share_in_group(
+    session: AsyncSession, story: Story | None, actor: Actor, activity: dict[str, Any]
+) -> None:
+    """FEP-1b12: a member's reply, edit, deletion, like (or its undo) in a thread the group
+    shared is announced by the group to its Lemmy-family followers, which learn of them no
+    other way. Not for members-only or removed stories, blocked people or silenced servers."""
+    if story is None or story.group_id is None or story.removed_at is not None:
+        return
+    if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
+        return
+    group = await session.get(Actor, story.group_id)
+    if group is None or not group.local or await _group_boost(session, group, story) is None:
+        return
+    if await is_blocked(session, group, actor):
+        return
+    if actor.domain and await is_silenced(session, actor.domain):
+        return
+    await content_activities.announce_activity(session, group, activity)
+
+
+async def _take_back_boost(session: AsyncSession, story: Story) -> None:
+    """A story the group boosted was deleted by its author: the group undoes its boost, so
+    Mastodon drops it from timelines (Mastodon never sees the author's Delete otherwise)."""
+    group = await session.get(Actor, story.group_id) if story.group_id else None
+    if group is None or not group.local:
+        return
+    boost = await _group_boost(session, group, story)
+    if boost is not None:
+        await content_activities.undo_announce(session, group, story, boost.ap_id)
+        await session.delete(boost)
+
+
+async def _group_boost(session: AsyncSession, group: Actor, story: Story) -> Reaction | None:
+    boost: Reaction | None = await session.scalar(
+        select(Reaction).where(
+            Reaction.actor_id == group.id,
+            Reaction.type == "Announce",
+            Reaction.object_ap_id == story.ap_id,
+        )
+    )
+    return boost
+
+
+async def _thread(session: AsyncSession, post: Story | Comment) -> Story | None:
+    return post if isinstance(post, Story) else await session.get(Story, post.story_id)
 
 
 # -- storing ---------------------------------------------------------------------------------
@@ -168,12 +250,13 @@ async def _store_story(
     return story
 
 
-async def _store_comment(session: AsyncSession, data: RemoteContent, author: Actor) -> None:
+async def _store_comment(session: AsyncSession, data: RemoteContent, author: Actor) -> Story | None:
+    """Store a reply in its thread; the thread's story when this reply is new there."""
     existing = await session.scalar(select(Comment).where(Comment.ap_id == data.ap_id))
     if existing is not None:
         if existing.author_id != author.id:
             raise RejectedError(f"{data.ap_id} already belongs to someone else")
-        return
+        return None
     story = await thread_of(session, data.in_reply_to or "")
     if story is None:
         raise IgnoredError(f"a reply to {data.in_reply_to}, which is not here")
@@ -186,6 +269,7 @@ async def _store_comment(session: AsyncSession, data: RemoteContent, author: Act
         )
     )  # fmt: skip
     story.comment_count += 1
+    return story
 
 
 async def _record_reaction(
@@ -241,20 +325,16 @@ async def _should_announce(
         return False  # a silenced server's posts are kept, never amplified
     if not await may_post(session, group, author):
         return False
-    already = await session.scalar(
-        select(Reaction.id).where(
-            Reaction.actor_id == group.id,
-            Reaction.type == "Announce",
-            Reaction.object_ap_id == story.ap_id,
-        )
-    )
-    return already is None
+    return await _group_boost(session, group, story) is None
 
 
-async def _require_author(session: AsyncSession, target: Story | Comment, actor_ap_id: str) -> None:
+async def _require_author(
+    session: AsyncSession, target: Story | Comment, actor_ap_id: str
+) -> Actor:
     author = await session.get(Actor, target.author_id)
     if author is None or author.ap_id != actor_ap_id:
         raise RejectedError("only its author may change or delete a post")
+    return author
 
 
 async def _embedded_or_fetched(ctx: HandlerContext, activity: InboundActivity) -> Any:
@@ -263,6 +343,14 @@ async def _embedded_or_fetched(ctx: HandlerContext, activity: InboundActivity) -
         return embedded
     # Only the id was sent: fetch the post from its own server (same origin was checked).
     return await ctx.actors.fetch_object(activity.object_id or "")
+
+
+def _with_object(activity: InboundActivity, document: Any) -> dict[str, Any]:
+    """The activity as received; when it named its object only by id, with the object fetched
+    from its origin embedded, because Lemmy reads an announced Create's object only embedded."""
+    if isinstance(activity.document.get("object"), dict):
+        return activity.document
+    return {**activity.document, "object": document}
 
 
 def _parse(document: Any) -> RemoteContent:

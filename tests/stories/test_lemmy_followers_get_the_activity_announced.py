@@ -1,0 +1,191 @@
+"""FEP-1b12: Lemmy-family followers get the member's activity announced; Mastodon the post's id.
+
+One group, three followers' servers: one reporting "lemmy" in NodeInfo, one "mastodon", one
+with no NodeInfo at all. Each server must get exactly the form it reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from fedcop.models import InstanceSoftware
+from fedcop.services import moderation
+from fedcop.web.state import AppState
+from fedcop.worker import build_workers
+from tests.support.network import InProcessNetwork
+from tests.support.peers import FakePeer, create_activity, post_signed
+from tests.support.stories import GROUP, community, follow_group, publish
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+def _announced(peer: FakePeer) -> list[Any]:
+    return [a["object"] for a in peer.inbox if a["type"] == "Announce"]
+
+
+def _page(member: FakePeer, n: int = 1) -> dict[str, Any]:
+    return {
+        "id": f"https://{member.host}/post/{n}", "type": "Page",
+        "attributedTo": member.actor_id, "name": "Our discharge checklist",
+        "content": "<p>It works.</p>", "to": [GROUP, PUBLIC], "cc": [], "audience": GROUP,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def followers(net: InProcessNetwork) -> dict[str, FakePeer]:
+    servers = {
+        "lemmy": FakePeer("lemmy.test", software="lemmy"),
+        "mastodon": FakePeer("mastodon.test", software="mastodon"),
+        "silent": FakePeer("silent.test"),  # answers 404 for NodeInfo
+    }
+    for fake in servers.values():
+        net.add_handler(fake.host, fake.handler)
+    return servers
+
+
+async def _join(net: InProcessNetwork, home: AppState, *peers: FakePeer) -> None:
+    for fake in peers:
+        await follow_group(net, home, fake)
+
+
+async def test_a_lemmy_members_post_is_announced_as_its_create_to_lemmy_and_as_an_id_to_others(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    member = FakePeer("member.test", software="lemmy")
+    net.add_handler(member.host, member.handler)
+    await _join(net, home, member, *followers.values())
+
+    create = create_activity(member, _page(member))
+    assert (await post_signed(net, member, f"{GROUP}/inbox", create)).status_code == 202
+    await build_workers(home).run_until_idle()
+
+    page_id = create["object"]["id"]
+    assert _announced(followers["lemmy"]) == [create]  # the activity, exactly as sent
+    assert _announced(member) == [create]
+    assert _announced(followers["mastodon"]) == [page_id]
+    assert _announced(followers["silent"]) == [page_id]  # unknown software: Mastodon's form
+    lemmy_announce = next(a for a in followers["lemmy"].inbox if a["type"] == "Announce")
+    assert lemmy_announce["actor"] == GROUP
+    assert lemmy_announce["to"] == [PUBLIC]
+    assert lemmy_announce["cc"] == [f"{GROUP}/followers"]
+
+    async with home.db() as session:
+        learnt = {r.domain: r.software for r in await session.scalars(select(InstanceSoftware))}
+    assert learnt == {
+        "lemmy.test": "lemmy", "member.test": "lemmy", "mastodon.test": "mastodon",
+        "silent.test": None,
+    }  # fmt: skip
+
+
+async def test_a_local_story_reaches_lemmy_as_the_authors_create(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    await _join(net, home, followers["lemmy"], followers["mastodon"])
+    story = await publish(home)
+
+    [wrapped] = _announced(followers["lemmy"])
+    assert wrapped["type"] == "Create"
+    assert wrapped["actor"] == "https://home.test/users/convenor"
+    assert wrapped["object"]["id"] == story.ap_id
+    assert wrapped["object"]["type"] == "Article"
+    assert wrapped["object"]["audience"] == GROUP
+    assert _announced(followers["mastodon"]) == [story.ap_id]
+
+
+async def test_nodeinfo_is_asked_once_and_remembered(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    await _join(net, home, followers["lemmy"], followers["silent"])
+    await publish(home, title="First")
+    await publish(home, title="Second")
+
+    for fake in (followers["lemmy"], followers["silent"]):
+        asked = [r for r in fake.requests if r.url.path == "/.well-known/nodeinfo"]
+        assert len(asked) == 1, fake.host
+    assert [a["type"] for a in _announced(followers["lemmy"])] == ["Create", "Create"]
+    assert all(isinstance(o, str) for o in _announced(followers["silent"]))
+
+
+async def test_edits_likes_replies_and_deletion_reach_lemmy_wrapped_and_mastodon_sees_no_flood(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    member = FakePeer("member.test", software="lemmy")
+    net.add_handler(member.host, member.handler)
+    lemmy, mastodon = followers["lemmy"], followers["mastodon"]
+    await _join(net, home, member, lemmy, mastodon)
+    page = _page(member)
+    await post_signed(net, member, f"{GROUP}/inbox", create_activity(member, page))
+    await build_workers(home).run_until_idle()
+
+    update = {
+        "id": f"{member.actor_id}#update/1",
+        "type": "Update",
+        "actor": member.actor_id,
+        "to": [GROUP, PUBLIC],
+        "object": {**page, "name": "Our discharge checklist v2"},
+    }
+    like = {
+        "id": f"{member.actor_id}#like/1",
+        "type": "Like",
+        "actor": member.actor_id,
+        "object": page["id"],
+        "audience": GROUP,
+    }
+    reply = {
+        "id": f"https://{member.host}/comment/1",
+        "type": "Note",
+        "attributedTo": member.actor_id,
+        "inReplyTo": page["id"],
+        "audience": GROUP,
+        "content": "<p>And the pharmacy check?</p>",
+        "to": [PUBLIC],
+        "cc": [GROUP],
+    }
+    delete = {"id": f"{member.actor_id}#delete/1", "type": "Delete", "actor": member.actor_id,
+              "to": [PUBLIC], "cc": [GROUP], "object": page["id"]}  # fmt: skip
+    for activity in (update, like, create_activity(member, reply, 2), delete):
+        response = await post_signed(net, member, "https://home.test/inbox", activity)
+        assert response.status_code == 202
+        await build_workers(home).run_until_idle()
+
+    wrapped = _announced(lemmy)
+    assert [w["type"] for w in wrapped] == ["Create", "Update", "Like", "Create", "Delete"]
+    assert wrapped[1] == update  # each exactly as the member sent it
+    assert wrapped[2] == like
+    assert wrapped[4] == delete
+    assert wrapped[3]["object"]["inReplyTo"] == page["id"]
+    # Mastodon: the boost, then only its Undo when the post is deleted — no replies, no likes
+    assert _announced(mastodon) == [page["id"]]
+    [undo] = [a for a in mastodon.inbox if a["type"] == "Undo"]
+    assert undo["object"]["type"] == "Announce"
+    assert undo["object"]["object"] == page["id"]
+    assert not [a for a in lemmy.inbox if a["type"] == "Undo"]
+
+
+async def test_a_blocked_members_like_is_not_shared(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    member = FakePeer("member.test", software="lemmy")
+    liker = FakePeer("member.test", username="troll")
+    net.add_handler(
+        member.host, lambda r: liker.handler(r) if "troll" in r.url.path else member.handler(r)
+    )
+    await _join(net, home, member, followers["lemmy"])
+    await post_signed(net, member, f"{GROUP}/inbox", create_activity(member, _page(member)))
+    await build_workers(home).run_until_idle()
+    await moderation.block_from_group(
+        home.db, home.remote_actors, "frailty", liker.actor_id, "convenor", "spam"
+    )
+    like = {"id": f"{liker.actor_id}#like/1", "type": "Like", "actor": liker.actor_id,
+            "object": _page(member)["id"]}  # fmt: skip
+    await post_signed(net, liker, "https://home.test/inbox", like)
+    await build_workers(home).run_until_idle()
+    assert [w["type"] for w in _announced(followers["lemmy"])] == ["Create"]
