@@ -24,6 +24,7 @@ BENCHMARKS = {
     "verify": "bench.verify",
     "inbox": "bench.inbox",
     "followers": "bench.followers",
+    "unknown_keys": "bench.unknown_keys",
     "idle": "bench.idle",
     "reads": "bench.reads",
     "backlog": "bench.backlog",
