@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fedcop.ap.activities import object_id_of, object_type_of
-from fedcop.ap.remote import host_of
+from fedcop.ap.remote import InvalidDocumentError, host_of
 
 MAX_ID_LENGTH = 2048
 _OWN_OBJECT_TYPES = frozenset({"Create", "Update", "Delete"})
@@ -40,7 +40,10 @@ def check_activity(document: Any) -> InboundActivity:
     actor = object_id_of(document.get("actor"))
     if actor is None or not actor.startswith(("https://", "http://")) or len(actor) > MAX_ID_LENGTH:
         raise InvalidActivityError("the activity has no actor")
-    if _host(activity_id) != _host(actor):
+    actor_host = _host(actor)
+    if not actor_host:
+        raise InvalidActivityError("the activity's actor has no host")
+    if _host(activity_id) != actor_host:
         raise InvalidActivityError(f"activity {activity_id} is not on its actor's server")
     activity = InboundActivity(
         id=activity_id,
@@ -85,7 +88,7 @@ def _host(url: str) -> str:
     elif url.startswith("http://"):
         start = 7
     else:
-        return host_of(url)
+        return _slow_host(url)
     end = len(url)
     for delimiter in "/?#":
         found = url.find(delimiter, start, end)
@@ -100,8 +103,15 @@ def _host(url: str) -> str:
         or "]" in netloc
         or not netloc.isascii()
     ):
-        return host_of(url)
+        return _slow_host(url)
     return netloc.lower()
+
+
+def _slow_host(url: str) -> str:
+    try:
+        return host_of(url)
+    except InvalidDocumentError as exc:  # e.g. "https://[::1/": no host to compare
+        raise InvalidActivityError(f"{url[:200]!r} is not a valid URL") from exc
 
 
 def is_self_delete(activity: InboundActivity) -> bool:

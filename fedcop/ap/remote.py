@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-ACTOR_TYPES = frozenset({"Person", "Group", "Application", "Service", "Organization"})
+
+class _TypeNames(frozenset[str]):
+    """Type names where `x in names` is False for anything not a string, instead of raising
+    TypeError: a hostile document's `type` may be a list or an object (unhashable), and every
+    `document.get("type") in ACTOR_TYPES` must then simply say no."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and super().__contains__(item)
+
+
+ACTOR_TYPES = _TypeNames({"Person", "Group", "Application", "Service", "Organization"})
 _MAX_NAME = 255
 _MAX_SUMMARY = 20_000
 _MAX_URL = 2048
@@ -51,7 +61,12 @@ class KeyDocument:
 
 
 def host_of(url: str) -> str:
-    return urlsplit(url).netloc.lower()
+    """The URL's authority, lower-cased; InvalidDocumentError (a ValueError) if it has none
+    that can be read, e.g. an unclosed IPv6 bracket, which urlsplit refuses with ValueError."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError as exc:
+        raise InvalidDocumentError(f"{url[:200]!r} is not a valid URL") from exc
 
 
 def parse_actor(document: dict[str, Any]) -> RemoteActorData:
@@ -122,7 +137,10 @@ def _optional_url(value: Any) -> str | None:
         value = value.get("href") or value.get("id")
     if not isinstance(value, str) or len(value) > _MAX_URL:
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "https://[::1/": not a URL at all
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return value

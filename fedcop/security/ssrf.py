@@ -63,8 +63,9 @@ class AddressGuard:
             return cached[1]
         try:
             found = await self.resolve(host, port)
-        except OSError as exc:
-            raise BlockedAddressError(f"{host} does not resolve: {exc}") from exc
+        except (OSError, UnicodeError) as exc:
+            # UnicodeError: a name IDNA cannot encode (an empty or 64+ character label).
+            raise BlockedAddressError(f"{host[:300]} does not resolve: {exc}") from exc
         self._check(host, [ip for ip in map(parse_ip, found) if ip is not None])
         self._cache[key] = (time.monotonic() + _CACHE_SECONDS, found)
         return found
