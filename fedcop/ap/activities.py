@@ -63,3 +63,20 @@ def object_type_of(value: Any) -> str | None:
     if isinstance(value, dict) and isinstance(value.get("type"), str):
         return str(value["type"])
     return None
+
+
+def update_of_actor(actor_document: dict[str, Any], followers_url: str) -> dict[str, Any]:
+    """`Update{actor}` to its followers, so that their servers refresh the profile (Mastodon
+    and Lemmy replace a cached actor from an Update signed by the actor itself)."""
+    document = dict(actor_document)
+    context = document.pop("@context", AS_CONTEXT)
+    actor_id = str(document["id"])
+    return {
+        "@context": context,
+        "id": new_activity_id(actor_id, "update"),
+        "type": "Update",
+        "actor": actor_id,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [followers_url],
+        "object": document,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedcop.cli import content, federation, instance, moderation, tokens
+from fedcop.cli import content, federation, groups, instance, moderation, tokens
 from fedcop.cli.base import main
 
-__all__ = ["content", "federation", "instance", "main", "moderation", "tokens"]
+__all__ = ["content", "federation", "groups", "instance", "main", "moderation", "tokens"]

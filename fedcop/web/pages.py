@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fedcop.models import Actor, ActorType, GroupVisibility
+from fedcop.web import pages_groups
 from fedcop.web.state import app_state
 
 
@@ -37,4 +38,4 @@ async def home(request: Request) -> Response:
     )
 
 
-routes = [Route("/", home)]
+routes = [Route("/", home), *pages_groups.routes]

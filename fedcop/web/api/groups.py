@@ -1,13 +1,15 @@
-"""Groups: create, list, read, join, approve members, list members."""
+"""Groups: create, list, read, join, approve members, list members; avatar and header."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
 from fedcop.models import GroupVisibility
-from fedcop.services import actors, groups, timeline
+from fedcop.services import actors, group_images, groups, timeline
+from fedcop.services.group_images import GroupImage
+from fedcop.services.media import MAX_UPLOAD_BYTES, check_alt
 from fedcop.web.api import present
-from fedcop.web.api.endpoint import ApiRequest
+from fedcop.web.api.endpoint import ApiRequest, read_capped
 from fedcop.web.responses import JSONResponse
 
 
@@ -54,3 +56,39 @@ async def list_members(call: ApiRequest) -> Response:
     await timeline.group(call.state.db, call.path("name"), call.caller.actor_id)
     found = await groups.members(call.state.db, call.path("name"))
     return JSONResponse({"items": [present.membership(m) for m in found]})
+
+
+async def set_icon(call: ApiRequest) -> Response:
+    return await _set_image(call, GroupImage.ICON)
+
+
+async def set_header(call: ApiRequest) -> Response:
+    return await _set_image(call, GroupImage.IMAGE)
+
+
+async def remove_icon(call: ApiRequest) -> Response:
+    return await _remove_image(call, GroupImage.ICON)
+
+
+async def remove_header(call: ApiRequest) -> Response:
+    return await _remove_image(call, GroupImage.IMAGE)
+
+
+async def _set_image(call: ApiRequest, kind: GroupImage) -> Response:
+    state = call.state
+    alt = call.request.query_params.get("alt")
+    if alt is not None:
+        check_alt(alt)  # refused before the upload is read
+    data = await read_capped(call.request, MAX_UPLOAD_BYTES)
+    await group_images.set_image(
+        state.db, state.urls, state.settings.media_dir, call.path("name"),
+        call.caller.username, kind, data, alt,
+    )  # fmt: skip
+    return await get_group(call)
+
+
+async def _remove_image(call: ApiRequest, kind: GroupImage) -> Response:
+    await group_images.remove_image(
+        call.state.db, call.state.urls, call.path("name"), call.caller.username, kind
+    )
+    return await get_group(call)

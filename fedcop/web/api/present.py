@@ -35,6 +35,8 @@ def group(entry: GroupEntry, urls: LocalUrls, viewer_ap_id: str) -> dict[str, An
         "summary": row.summary,
         "visibility": row.group_visibility,
         "member_count": entry.member_count,
+        "icon": row.icon_url,
+        "image": row.image_url,
         "membership": _own_membership(row, mine, viewer_ap_id) if mine else None,
     }
 

@@ -18,6 +18,10 @@ _STORY = f"{V1}/stories/{{story_id:int}}"
 _GROUP = f"{V1}/groups/{{name}}"
 
 
+_ALT = Param("alt", "a description of the image for people who cannot see it",
+             {"type": "string", "minLength": 1, "maxLength": ALT_MAX_LENGTH})  # fmt: skip
+
+
 async def openapi_document(call: ApiRequest) -> Response:
     return JSONResponse(openapi.document(ENDPOINTS, call.state.urls.base_url))
 
@@ -42,6 +46,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", f"{_GROUP}/members", groups.list_members,
              "A group's members (a private group's only to its members)", "groups",
              response="MembershipList", errors=(404,)),
+    Endpoint("PUT", f"{_GROUP}/icon", groups.set_icon,
+             "Set the group's avatar (the raw image bytes; owners and moderators)", "groups",
+             response="Group", raw_body=social.MEDIA_CONTENT, errors=(403, 404, 413, 422),
+             query=(_ALT,)),
+    Endpoint("DELETE", f"{_GROUP}/icon", groups.remove_icon,
+             "Remove the group's avatar (owners and moderators)", "groups", response="Group",
+             errors=(403, 404)),
+    Endpoint("PUT", f"{_GROUP}/image", groups.set_header,
+             "Set the group's header image (the raw image bytes; owners and moderators)",
+             "groups", response="Group", raw_body=social.MEDIA_CONTENT,
+             errors=(403, 404, 413, 422), query=(_ALT,)),
+    Endpoint("DELETE", f"{_GROUP}/image", groups.remove_header,
+             "Remove the group's header image (owners and moderators)", "groups",
+             response="Group", errors=(403, 404)),
     # Stories
     Endpoint("POST", f"{_GROUP}/stories", stories.publish_story, "Publish a story in a group",
              "stories", ok=201, response="Story", body="StoryCreate", errors=(404,)),
@@ -66,8 +84,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{V1}/media", social.upload_media,
              "Upload an image (the raw bytes) to attach to a story", "media", ok=201,
              response="Media", raw_body=social.MEDIA_CONTENT, errors=(413, 422),
-             query=(Param("alt", "a description of the image for people who cannot see it",
-                          {"type": "string", "minLength": 1, "maxLength": ALT_MAX_LENGTH}),)),
+             query=(_ALT,)),
     Endpoint("POST", f"{V1}/comments", social.create_comment, "Comment on a story or comment",
              "conversation", ok=201, response="Comment", body="CommentCreate", errors=(404,)),
     Endpoint("POST", f"{V1}/reactions", social.create_reaction,

@@ -57,7 +57,8 @@ _MEMBERSHIP = _obj(
     state={"type": "string", "enum": [s.value for s in MembershipState]},
 )
 _GROUP = _obj(
-    ["username", "handle", "ap_id", "name", "summary", "visibility", "member_count", "membership"],
+    ["username", "handle", "ap_id", "name", "summary", "visibility", "member_count", "icon",
+     "image", "membership"],
     username={"type": "string"},
     handle={"type": "string"},
     ap_id=_URL,
@@ -65,8 +66,10 @@ _GROUP = _obj(
     summary={"type": "string", "description": "sanitised HTML"},
     visibility={"type": "string", "enum": [v.value for v in GroupVisibility]},
     member_count={"type": "integer"},
+    icon={"type": ["string", "null"], "format": "uri", "description": "the avatar's URL"},
+    image={"type": ["string", "null"], "format": "uri", "description": "the header's URL"},
     membership={"oneOf": [ref("Membership"), {"type": "null"}]},
-)
+)  # fmt: skip
 _COUNTS = _obj(
     ["likes", "shares", "comments"],
     likes={"type": "integer"},

@@ -1,0 +1,45 @@
+"""Group avatar and header images, and invitations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fedcop.cli.base import friendly_errors, with_state
+from fedcop.cli.instance import group
+from fedcop.services import group_images
+from fedcop.services.group_images import GroupImage
+
+_KINDS = {"avatar": GroupImage.ICON, "header": GroupImage.IMAGE}
+
+
+@group.command("image")
+@click.argument("group_name")
+@click.argument("kind", type=click.Choice(sorted(_KINDS)))
+@click.argument(
+    "path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--by", "moderator", required=True, help="An owner or moderator of the group.")
+@click.option("--alt", default=None, help="What the picture shows, for people who cannot see it.")
+@click.option("--remove", is_flag=True, help="Remove the image instead of setting one.")
+@friendly_errors
+def group_image(
+    group_name: str, kind: str, path: Path | None, moderator: str, alt: str | None, remove: bool
+) -> None:
+    """Set (from PATH) or --remove a group's avatar or header image; prints its URL."""
+    which = _KINDS[kind]
+    if remove == (path is not None):
+        raise click.UsageError("give either PATH or --remove")
+    if remove:
+        with_state(lambda s: group_images.remove_image(s.db, s.urls, group_name, moderator, which))
+        click.echo(f"removed the {which.description} of {group_name}")
+        return
+    assert path is not None
+    data = path.read_bytes()
+    made = with_state(
+        lambda s: group_images.set_image(
+            s.db, s.urls, s.settings.media_dir, group_name, moderator, which, data, alt
+        )
+    )
+    click.echo(made.icon_url if which is GroupImage.ICON else made.image_url)

@@ -1,0 +1,62 @@
+"""Group commands: avatar and header images, invitations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from fedcop.cli import main
+from tests.conftest import TEST_DOMAIN, TEST_SECRET
+from tests.media.images import encode
+
+
+def _run(database_url: str, media: Path, *args: str) -> Result:
+    environment = {
+        "FEDCOP_DOMAIN": TEST_DOMAIN,
+        "FEDCOP_DATABASE_URL": database_url,
+        "FEDCOP_SECRET_KEY": TEST_SECRET,
+        "FEDCOP_MEDIA_DIR": str(media),
+    }
+    return CliRunner().invoke(main, list(args), env=environment)
+
+
+def _community(database_url: str, media: Path) -> None:
+    for name in ("carol", "dave"):
+        assert _run(database_url, media, "user", "create", name).exit_code == 0
+    made = _run(database_url, media, "group", "create", "frailty", "--name", "Frailty CoP",
+                "--owner", "carol")  # fmt: skip
+    assert made.exit_code == 0, made.output
+
+
+def test_a_moderator_sets_and_removes_the_avatar(database_url: str, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    _community(database_url, media)
+    picture = tmp_path / "logo.png"
+    picture.write_bytes(encode("PNG"))
+
+    result = _run(database_url, media, "group", "image", "frailty", "avatar", str(picture),
+                  "--by", "carol", "--alt", "Our logo")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"https://{TEST_DOMAIN}/groups/frailty/images/")
+    assert result.output.strip().endswith(".png")
+    assert len(list(media.rglob("*.png"))) == 1
+
+    removed = _run(database_url, media, "group", "image", "frailty", "avatar", "--remove",
+                   "--by", "carol")  # fmt: skip
+    assert removed.exit_code == 0, removed.output
+    assert "removed the avatar of frailty" in removed.output
+
+
+def test_others_are_refused_in_one_line(database_url: str, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    _community(database_url, media)
+    picture = tmp_path / "logo.jpg"
+    picture.write_bytes(encode("JPEG"))
+    result = _run(database_url, media, "group", "image", "frailty", "header", str(picture),
+                  "--by", "dave")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: @dave is not a moderator of @frailty"
+    assert not list(media.rglob("*.jpg"))
+    neither = _run(database_url, media, "group", "image", "frailty", "header", "--by", "carol")
+    assert neither.exit_code == 2
