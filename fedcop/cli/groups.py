@@ -1,4 +1,4 @@
-"""Group avatar and header images, and invitations."""
+"""Group commands: avatar and header images; invitations (invite, list, accept, decline)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from fedcop.cli.base import friendly_errors, with_state
 from fedcop.cli.instance import group
-from fedcop.services import group_images
+from fedcop.services import group_images, invitations
 from fedcop.services.group_images import GroupImage
 
 _KINDS = {"avatar": GroupImage.ICON, "header": GroupImage.IMAGE}
@@ -43,3 +43,44 @@ def group_image(
         )
     )
     click.echo(made.icon_url if which is GroupImage.ICON else made.image_url)
+
+
+@group.command("invite")
+@click.argument("group_name")
+@click.argument("person")
+@click.option("--by", "moderator", required=True, help="An owner or moderator of the group.")
+@friendly_errors
+def group_invite(group_name: str, person: str, moderator: str) -> None:
+    """Invite a local person to a group; they accept or decline."""
+    made = with_state(lambda s: invitations.invite(s.db, group_name, person, moderator))
+    click.echo(f"invited {made.invitee} to {made.group}")
+
+
+@group.command("invitations")
+@click.argument("person")
+@friendly_errors
+def group_invitations(person: str) -> None:
+    """A local person's open invitations: group, who invited, when."""
+    for made in with_state(lambda s: invitations.invitations_for(s.db, person)):
+        when = made.created_at.strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{made.group_username}\t{made.group}\t{made.invited_by or '-'}\t{when}")
+
+
+@group.command("accept")
+@click.argument("group_name")
+@click.argument("person")
+@friendly_errors
+def group_accept(group_name: str, person: str) -> None:
+    """A local person accepts an invitation: a member at once."""
+    made = with_state(lambda s: invitations.accept(s.db, group_name, person))
+    click.echo(f"{made.member} in {made.group}: {made.state}")
+
+
+@group.command("decline")
+@click.argument("group_name")
+@click.argument("person")
+@friendly_errors
+def group_decline(group_name: str, person: str) -> None:
+    """A local person declines an invitation."""
+    with_state(lambda s: invitations.decline(s.db, group_name, person))
+    click.echo(f"declined the invitation to {group_name}")

@@ -1,5 +1,7 @@
 """Use cases for community groups: joining, approving members, and who may post.
 
+Invitations (`services/invitations.py`) are memberships in state `invited`.
+
 Membership is the group's own list (`group_members`). A person who joins also follows the
 group, so its stories reach them; remote people join by following, and their accepted follow
 makes them members (approval per the group's visibility).
@@ -48,10 +50,15 @@ async def join(db: SessionMaker, group_name: str, person_name: str) -> Membershi
     """A local person joins: at once in an open group, else as a request for moderators."""
     async with db.begin() as session:
         group = await local_group(session, group_name)
-        person = await _local_person(session, person_name)
+        person = await local_person(session, person_name)
         if await is_blocked(session, group, person):
             raise ValidationError(f"{person.handle} is blocked from {group.handle}")
-        if await session.get(GroupMember, (group.id, person.id)) is not None:
+        existing = await session.get(GroupMember, (group.id, person.id))
+        if existing is not None and existing.state == MembershipState.INVITED:
+            existing.state = MembershipState.ACTIVE  # joining where invited accepts the invitation
+            await follows.follow_locally(session, person, group)
+            return Membership(group.ap_id, person.ap_id, existing.role, existing.state)
+        if existing is not None:
             raise ConflictError(f"{person.handle} is already in {group.handle} (or has asked)")
         state = (
             MembershipState.ACTIVE
@@ -70,7 +77,7 @@ async def approve(
     async with db.begin() as session:
         group = await local_group(session, group_name)
         await require_moderator(session, group, moderator)
-        person = await _local_person(session, person_name)
+        person = await local_person(session, person_name)
         member = await session.get(GroupMember, (group.id, person.id))
         if member is None or member.state != MembershipState.PENDING:
             raise NotFoundError(f"{person.handle} has not asked to join {group.handle}")
@@ -92,7 +99,7 @@ async def members(db: SessionMaker, group_name: str) -> list[Membership]:
 
 
 async def require_moderator(session: AsyncSession, group: Actor, username: str) -> Actor:
-    person = await _local_person(session, username)
+    person = await local_person(session, username)
     member = await session.get(GroupMember, (group.id, person.id))
     if person.is_admin or (
         member is not None and member.role in (GroupRole.OWNER, GroupRole.MODERATOR)
@@ -101,7 +108,7 @@ async def require_moderator(session: AsyncSession, group: Actor, username: str) 
     raise PermissionDeniedError(f"{person.handle} is not a moderator of {group.handle}")
 
 
-async def _local_person(session: AsyncSession, username: str) -> Actor:
+async def local_person(session: AsyncSession, username: str) -> Actor:
     person = await find_local_actor(session, username)
     if person is None or person.type != ActorType.PERSON:
         raise NotFoundError(f"no local person named {username!r}")

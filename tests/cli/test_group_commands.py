@@ -60,3 +60,26 @@ def test_others_are_refused_in_one_line(database_url: str, tmp_path: Path) -> No
     assert not list(media.rglob("*.jpg"))
     neither = _run(database_url, media, "group", "image", "frailty", "header", "--by", "carol")
     assert neither.exit_code == 2
+
+
+def test_invite_list_accept_and_decline(database_url: str, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    _community(database_url, media)
+    assert _run(database_url, media, "user", "create", "erin").exit_code == 0
+    for person in ("dave", "erin"):
+        invited = _run(database_url, media, "group", "invite", "frailty", person, "--by", "carol")
+        assert invited.exit_code == 0, invited.output
+        assert f"invited https://{TEST_DOMAIN}/users/{person}" in invited.output
+    listed = _run(database_url, media, "group", "invitations", "dave")
+    assert listed.output.startswith(f"frailty\thttps://{TEST_DOMAIN}/groups/frailty\t"
+                                    f"https://{TEST_DOMAIN}/users/carol\t")  # fmt: skip
+    accepted = _run(database_url, media, "group", "accept", "frailty", "dave")
+    assert accepted.exit_code == 0, accepted.output
+    assert "active" in accepted.output
+    assert _run(database_url, media, "group", "decline", "frailty", "erin").exit_code == 0
+    members = _run(database_url, media, "group", "members", "frailty").output
+    assert f"https://{TEST_DOMAIN}/users/dave\tmember\tactive" in members
+    assert "erin" not in members
+    refused = _run(database_url, media, "group", "invite", "frailty", "erin", "--by", "dave")
+    assert refused.exit_code == 1
+    assert refused.output.strip() == "Error: @dave is not a moderator of @frailty"

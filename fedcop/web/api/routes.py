@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from fedcop.models.media import ALT_MAX_LENGTH
-from fedcop.web.api import groups, openapi, social, stories
+from fedcop.web.api import groups, invitations, openapi, social, stories
 from fedcop.web.api.endpoint import ApiRequest, Endpoint, Param
 from fedcop.web.responses import JSONResponse
 
@@ -60,6 +60,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", f"{_GROUP}/image", groups.remove_header,
              "Remove the group's header image (owners and moderators)", "groups",
              response="Group", errors=(403, 404)),
+    # Invitations
+    Endpoint("POST", f"{_GROUP}/invitations", invitations.invite,
+             "Invite a local person to the group (owners and moderators)", "invitations",
+             ok=201, response="Invitation", body="InvitationCreate", errors=(403, 404, 409, 422)),
+    Endpoint("GET", f"{V1}/invitations", invitations.my_invitations,
+             "The caller's open invitations to groups", "invitations",
+             response="InvitationList"),
+    Endpoint("POST", f"{_GROUP}/invitation/accept", invitations.accept,
+             "Accept the caller's invitation: a member at once", "invitations",
+             response="Membership", errors=(404, 422)),
+    Endpoint("POST", f"{_GROUP}/invitation/decline", invitations.decline,
+             "Decline the caller's invitation", "invitations", ok=204, errors=(404,)),
     # Stories
     Endpoint("POST", f"{_GROUP}/stories", stories.publish_story, "Publish a story in a group",
              "stories", ok=201, response="Story", body="StoryCreate", errors=(404,)),

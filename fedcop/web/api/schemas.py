@@ -134,6 +134,19 @@ SCHEMAS: dict[str, Schema] = {
     "Actor": _ACTOR,
     "Membership": _MEMBERSHIP,
     "MembershipList": _obj(["items"], items={"type": "array", "items": ref("Membership")}),
+    "InvitationCreate": _obj(
+        ["person"], person={**_text(30, min_length=1), "description": "a local person's username"}
+    ),
+    "Invitation": _obj(
+        ["group", "group_handle", "group_name", "invitee", "invited_by", "created_at"],
+        group=_URL,
+        group_handle={"type": "string"},
+        group_name={"type": "string"},
+        invitee=_URL,
+        invited_by={"type": ["string", "null"], "format": "uri"},
+        created_at=_WHEN,
+    ),
+    "InvitationList": _obj(["items"], items={"type": "array", "items": ref("Invitation")}),
     "Group": _GROUP,
     "GroupList": _obj(["items"], items={"type": "array", "items": ref("Group")}),
     "GroupCreate": _obj(
