@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from fedcop.models import InstanceSoftware
-from fedcop.services import moderation
+from fedcop.services import comments, moderation
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
@@ -189,3 +189,20 @@ async def test_a_blocked_members_like_is_not_shared(
     await post_signed(net, liker, "https://home.test/inbox", like)
     await build_workers(home).run_until_idle()
     assert [w["type"] for w in _announced(followers["lemmy"])] == ["Create"]
+
+
+async def test_a_local_comment_reaches_lemmy_followers_through_the_group(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    await _join(net, home, followers["lemmy"], followers["mastodon"])
+    story = await publish(home)
+    made = await comments.comment(
+        home.db, home.urls, "convenor", story.ap_id, "Thanks all, more next week.", None
+    )
+    await build_workers(home).run_until_idle()
+
+    wrapped = [w for w in _announced(followers["lemmy"]) if w["object"]["type"] == "Note"]
+    assert [w["object"]["id"] for w in wrapped] == [made.ap_id]
+    assert wrapped[0]["object"]["inReplyTo"] == story.ap_id
+    assert _announced(followers["mastodon"]) == [story.ap_id]  # the story only, never replies

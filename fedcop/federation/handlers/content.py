@@ -251,12 +251,14 @@ async def _store_story(
 
 
 async def _store_comment(session: AsyncSession, data: RemoteContent, author: Actor) -> Story | None:
-    """Store a reply in its thread; the thread's story when this reply is new there."""
+    """Store a reply in its thread; the thread's story when the group may share the reply."""
     existing = await session.scalar(select(Comment).where(Comment.ap_id == data.ap_id))
     if existing is not None:
         if existing.author_id != author.id:
             raise RejectedError(f"{data.ap_id} already belongs to someone else")
-        return None
+        # A local comment is stored before its Create reaches the group's inbox (here): the
+        # group still shares it. A remote one seen again was shared the first time.
+        return await session.get(Story, existing.story_id) if existing.local else None
     story = await thread_of(session, data.in_reply_to or "")
     if story is None:
         raise IgnoredError(f"a reply to {data.in_reply_to}, which is not here")
