@@ -28,6 +28,7 @@ BENCHMARKS = {
     "idle": "bench.idle",
     "reads": "bench.reads",
     "backlog": "bench.backlog",
+    "soak": "bench.soak",
 }
 
 RunFunction = Callable[[list[str]], Coroutine[Any, Any, Result]]
