@@ -36,6 +36,7 @@ from fedcop.security.httpsig_common import (
     check_clock_window,
     load_private_key,
     load_public_key,
+    lower_headers,
     scheme_for,
     verify_bytes,
 )
@@ -131,9 +132,10 @@ def parse_signature(
     scheme of this server (behind a TLS-terminating proxy, "https"); RFC 9421 `@target-uri`
     needs it. Raises SignatureError with a human-readable reason.
     """
-    if any(name.lower() == "signature-input" for name in headers):
-        return httpsig_rfc9421.parse(method, path_with_query, headers, body, scheme=scheme)
-    return httpsig_cavage.parse(method, path_with_query, headers, body)
+    lowered = lower_headers(headers)
+    if "signature-input" in lowered:
+        return httpsig_rfc9421.parse(method, path_with_query, lowered, body, scheme=scheme)
+    return httpsig_cavage.parse(method, path_with_query, lowered, body)
 
 
 def check_freshness(parsed: ParsedSignature, now: datetime) -> None:

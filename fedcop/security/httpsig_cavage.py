@@ -104,8 +104,12 @@ def parse_params(value: str) -> dict[str, str]:
 def parse(
     method: str, path_with_query: str, headers: Mapping[str, str], body: bytes | None
 ) -> ParsedSignature:
-    """Parse and pre-check a cavage signature; the crypto happens later in `verify`."""
-    lowered = lower_headers(headers)
+    """Parse and pre-check a cavage signature; the crypto happens later in `verify`.
+
+    `headers` has lower-cased names (`httpsig.parse_signature` lowers them once for both
+    dialects).
+    """
+    lowered = headers
     raw = lowered.get("signature") or _from_authorization(lowered.get("authorization", ""))
     if not raw:
         raise SignatureError("request is not signed (no Signature header)")
@@ -119,8 +123,10 @@ def parse(
     _check_required(names, method, algorithm)
     created, expires = _timestamps(names, params, lowered)
     _check_digest(names, lowered, body)
+    # Every line but (request-target) is the same for both target variants: build them once.
+    lines = ["" if name == "(request-target)" else _line(name, params, lowered) for name in names]
     signing_strings = tuple(
-        "\n".join(_line(name, method, target, params, lowered) for name in names).encode("utf-8")
+        _signing_string(names, lines, method, target)
         for target in _target_variants(path_with_query)
     )
     return ParsedSignature(
@@ -209,11 +215,7 @@ def _target_variants(path_with_query: str) -> tuple[str, ...]:
     return (path, bare) if bare != path else (path,)
 
 
-def _line(
-    name: str, method: str, target: str, params: Mapping[str, str], headers: Mapping[str, str]
-) -> str:
-    if name == "(request-target)":
-        return f"(request-target): {method.lower()} {target}"
+def _line(name: str, params: Mapping[str, str], headers: Mapping[str, str]) -> str:
     if name in ("(created)", "(expires)"):
         return f"{name}: {params[name[1:-1]]}"
     if name.startswith("("):
@@ -222,3 +224,11 @@ def _line(
     if value is None:
         raise SignatureError(f"{name} is signed but the header is missing")
     return f"{name}: {value.strip()}"
+
+
+def _signing_string(names: tuple[str, ...], lines: list[str], method: str, target: str) -> bytes:
+    request_target = f"(request-target): {method.lower()} {target}"
+    return "\n".join(
+        request_target if name == "(request-target)" else line
+        for name, line in zip(names, lines, strict=True)
+    ).encode("utf-8")

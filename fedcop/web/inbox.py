@@ -2,6 +2,11 @@
 
 Nothing else happens inside the request (INTEROP §5); the inbox processor does the rest.
 Bad input is a 4xx with a reason, never a 500 and never a half-written row.
+
+This is the hottest endpoint a server has (every activity from every follower's server lands
+here), so it is a plain ASGI app working on the scope and messages: Starlette's Request,
+its body stream and a Response object cost more than the rest of the checks together.
+Errors are still HTTPExceptions, answered by the app's one error handler.
 """
 
 from __future__ import annotations
@@ -10,22 +15,31 @@ import asyncio
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from fedcop.ap.checks import InvalidActivityError, check_activity, is_self_delete
 from fedcop.federation.intake import InboxRow
-from fedcop.web.body import read_capped
-from fedcop.web.signatures import verified_signer
-from fedcop.web.state import app_state
+from fedcop.web.body import read_capped_asgi
+from fedcop.web.signatures import verified_scope_signer
+from fedcop.web.state import AppState
 
 MAX_INBOX_BYTES = 1_000_000
+_ACCEPTED_START = {"type": "http.response.start", "status": 202,
+                   "headers": [(b"content-length", b"0")]}  # fmt: skip
+_ACCEPTED_BODY = {"type": "http.response.body", "body": b""}
 
 
-async def inbox(request: Request) -> Response:
-    state = app_state(request)
-    body = await _read_capped(request)
+async def inbox(scope: Scope, receive: Receive, send: Send) -> None:
+    await accept(scope, receive)
+    await send(_ACCEPTED_START)
+    await send(_ACCEPTED_BODY)
+
+
+async def accept(scope: Scope, receive: Receive) -> None:
+    """Everything before the 202; HTTPException with the reason if it is refused."""
+    state: AppState = scope["app"].state.fedcop
+    body = await read_capped_asgi(scope, receive, MAX_INBOX_BYTES, _too_large)
     try:
         activity = check_activity(orjson.loads(body))
     except orjson.JSONDecodeError as exc:
@@ -33,30 +47,35 @@ async def inbox(request: Request) -> Response:
     except InvalidActivityError as exc:
         raise HTTPException(400, str(exc)) from exc
     if activity.id in state.recent_ids:
-        return Response(status_code=202)  # a repeat: already stored, nothing to do
+        return  # a repeat: already stored, nothing to do
     in_flight = state.inbox_writer.pending(activity.id)
     if in_flight is not None:  # a copy is being stored right now: answer with it
         await asyncio.shield(in_flight)
-        return Response(status_code=202)
+        return
     if is_self_delete(activity) and not await state.remote_actors.is_known(activity.actor):
-        # An account we never saw is gone, and its key with it: nothing to fetch or keep.
-        return Response(status_code=202)
-    signer = await verified_signer(request, body)
+        return  # an account we never saw is gone, and its key with it: nothing to keep
+    signer = await verified_scope_signer(scope, state, body)
     if signer.ap_id != activity.actor:
         raise HTTPException(401, f"signed by {signer.ap_id}, not by the actor {activity.actor}")
     row = InboxRow(activity.id, activity.type, activity.actor, activity.document)
     await state.inbox_writer.write(row)
     state.recent_ids.add(activity.id)
-    return Response(status_code=202)
 
 
-async def _read_capped(request: Request) -> bytes:
-    return await read_capped(request, MAX_INBOX_BYTES, lambda reason: HTTPException(413, reason))
+def _too_large(reason: str) -> HTTPException:
+    return HTTPException(413, reason)
 
 
+# Route treats a plain ASGI callable (not a function taking a Request) as an app of its own.
+class _Endpoint:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await inbox(scope, receive, send)
+
+
+_endpoint = _Endpoint()
 routes = [
-    Route("/inbox", inbox, methods=["POST"]),
-    Route("/users/{username}/inbox", inbox, methods=["POST"]),
-    Route("/groups/{username}/inbox", inbox, methods=["POST"]),
-    Route("/actor/inbox", inbox, methods=["POST"]),
+    Route("/inbox", _endpoint, methods=["POST"]),
+    Route("/users/{username}/inbox", _endpoint, methods=["POST"]),
+    Route("/groups/{username}/inbox", _endpoint, methods=["POST"]),
+    Route("/actor/inbox", _endpoint, methods=["POST"]),
 ]
