@@ -78,8 +78,9 @@ def create_app(
                 await active_engine.dispose()
 
     app = Starlette(
-        routes=wellknown.routes
-        + inbox.routes
+        # The inbox first: it takes most of the requests, and routes are matched in order.
+        routes=inbox.routes
+        + wellknown.routes
         + actors.routes
         + stories.routes
         + media.routes
