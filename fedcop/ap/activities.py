@@ -80,3 +80,21 @@ def update_of_actor(actor_document: dict[str, Any], followers_url: str) -> dict[
         "cc": [followers_url],
         "object": document,
     }
+
+
+def moderator_change(
+    kind: str, actor_id: str, person_id: str, group_id: str, moderators: str
+) -> dict[str, Any]:
+    """FEP-1b12: `Add`/`Remove` of a person to a group's moderators collection, by an owner
+    (https://codeberg.org/fediverse/fep/src/branch/main/fep/1b12/fep-1b12.md#group-moderation)."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": new_activity_id(actor_id, kind),
+        "type": kind,
+        "actor": actor_id,
+        "object": person_id,
+        "target": moderators,
+        "audience": group_id,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [group_id],
+    }

@@ -1,4 +1,4 @@
-"""Group commands: avatar and header images; invitations (invite, list, accept, decline)."""
+"""Group commands: avatar and header images; invitations; moderators."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from fedcop.cli.base import friendly_errors, with_state
 from fedcop.cli.instance import group
-from fedcop.services import group_images, invitations
+from fedcop.services import group_images, group_roles, invitations
 from fedcop.services.group_images import GroupImage
 
 _KINDS = {"avatar": GroupImage.ICON, "header": GroupImage.IMAGE}
@@ -84,3 +84,15 @@ def group_decline(group_name: str, person: str) -> None:
     """A local person declines an invitation."""
     with_state(lambda s: invitations.decline(s.db, group_name, person))
     click.echo(f"declined the invitation to {group_name}")
+
+
+@group.command("role")
+@click.argument("group_name")
+@click.argument("person")
+@click.argument("role", type=click.Choice(["moderator", "member"]))
+@click.option("--by", "owner", required=True, help="An owner of the group.")
+@friendly_errors
+def group_role(group_name: str, person: str, role: str, owner: str) -> None:
+    """An owner makes a member a moderator, or a moderator a member again."""
+    made = with_state(lambda s: group_roles.set_role(s.db, group_name, person, role, owner))
+    click.echo(f"{made.member} in {made.group}: {made.role}")

@@ -83,3 +83,18 @@ def test_invite_list_accept_and_decline(database_url: str, tmp_path: Path) -> No
     refused = _run(database_url, media, "group", "invite", "frailty", "erin", "--by", "dave")
     assert refused.exit_code == 1
     assert refused.output.strip() == "Error: @dave is not a moderator of @frailty"
+
+
+def test_an_owner_appoints_a_moderator(database_url: str, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    _community(database_url, media)
+    assert _run(database_url, media, "group", "join", "frailty", "dave").exit_code == 0
+    made = _run(database_url, media, "group", "role", "frailty", "dave", "moderator",
+                "--by", "carol")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert made.output.strip() == (
+        f"https://{TEST_DOMAIN}/users/dave in https://{TEST_DOMAIN}/groups/frailty: moderator"
+    )
+    refused = _run(database_url, media, "group", "role", "frailty", "carol", "member",
+                   "--by", "dave")  # fmt: skip
+    assert refused.output.strip() == "Error: @dave is not an owner of @frailty"

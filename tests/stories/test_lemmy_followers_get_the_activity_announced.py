@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from fedcop.models import InstanceSoftware
-from fedcop.services import comments, moderation
+from fedcop.services import comments, group_roles, groups, moderation
+from fedcop.services.actors import create_person
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
@@ -206,3 +207,23 @@ async def test_a_local_comment_reaches_lemmy_followers_through_the_group(
     assert [w["object"]["id"] for w in wrapped] == [made.ap_id]
     assert wrapped[0]["object"]["inReplyTo"] == story.ap_id
     assert _announced(followers["mastodon"]) == [story.ap_id]  # the story only, never replies
+
+
+async def test_a_new_moderator_is_announced_to_lemmy_as_the_owners_add(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    await _join(net, home, followers["lemmy"], followers["mastodon"])
+    story = await publish(home)  # the group learns what its followers run when it announces
+    await create_person(home.db, home.urls, "dave")
+    await groups.join(home.db, "frailty", "dave")
+    await group_roles.set_role(home.db, "frailty", "dave", "moderator", "convenor")
+    await build_workers(home).run_until_idle()
+
+    create, add = _announced(followers["lemmy"])
+    assert create["object"]["id"] == story.ap_id
+    assert add["type"] == "Add"
+    assert add["actor"] == "https://home.test/users/convenor"
+    assert add["object"] == "https://home.test/users/dave"
+    assert add["target"] == f"{GROUP}/moderators"
+    assert _announced(followers["mastodon"]) == [story.ap_id]  # no Add: Mastodon has no use

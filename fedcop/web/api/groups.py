@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from fedcop.models import GroupVisibility
-from fedcop.services import actors, group_images, groups, timeline
+from fedcop.services import actors, group_images, group_roles, groups, timeline
 from fedcop.services.group_images import GroupImage
 from fedcop.services.media import MAX_UPLOAD_BYTES, check_alt
 from fedcop.web.api import present
@@ -23,6 +23,9 @@ async def create_group(call: ApiRequest) -> Response:
         owner=call.caller.username,
         visibility=body.get("visibility", GroupVisibility.OPEN),
         description=body.get("description", ""),
+        rules=body.get("rules", ""),
+        topics=body.get("topics", []),
+        posting_policy=body.get("posting", "members"),
     )
     entry = await timeline.group(state.db, body["username"], call.caller.actor_id)
     return JSONResponse(present.group(entry, state.urls, call.caller.ap_id), 201)
@@ -48,6 +51,14 @@ async def approve_member(call: ApiRequest) -> Response:
     made = await groups.approve(
         call.state.db, call.path("name"), call.path("person"), call.caller.username
     )
+    return JSONResponse(present.membership(made))
+
+
+async def set_member_role(call: ApiRequest) -> Response:
+    made = await group_roles.set_role(
+        call.state.db, call.path("name"), call.path("person"), call.body["role"],
+        call.caller.username,
+    )  # fmt: skip
     return JSONResponse(present.membership(made))
 
 
