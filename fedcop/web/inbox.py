@@ -12,8 +12,12 @@ Errors are still HTTPExceptions, answered by the app's one error handler.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 
+import asyncpg
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -25,6 +29,9 @@ from fedcop.web.signatures import verified_scope_signer
 from fedcop.web.state import AppState
 
 MAX_INBOX_BYTES = 1_000_000
+STORAGE_ERRORS = (SQLAlchemyError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError,
+                  OSError)  # fmt: skip
+log = logging.getLogger(__name__)
 _ACCEPTED_START = {"type": "http.response.start", "status": 202,
                    "headers": [(b"content-length", b"0")]}  # fmt: skip
 _ACCEPTED_BODY = {"type": "http.response.body", "body": b""}
@@ -58,7 +65,14 @@ async def accept(scope: Scope, receive: Receive) -> None:
     if signer.ap_id != activity.actor:
         raise HTTPException(401, f"signed by {signer.ap_id}, not by the actor {activity.actor}")
     row = InboxRow(activity.id, activity.type, activity.actor, activity.document)
-    await state.inbox_writer.write(row)
+    try:
+        await state.inbox_writer.write(row)
+    except STORAGE_ERRORS as exc:
+        # The database is down or restarting: a temporary problem, so 503 and a time to come
+        # back (never a 4xx, which Mastodon would take as final; INTEROP §5), not a 500.
+        log.warning("could not store %s: %s", activity.id, exc)
+        raise HTTPException(503, "cannot store activities right now; retry later",
+                            headers={"retry-after": "30"}) from exc  # fmt: skip
     state.recent_ids.add(activity.id)
 
 

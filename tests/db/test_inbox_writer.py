@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select, text
 
 from fedcop.db import create_engine, session_maker
-from fedcop.federation.intake import InboxRow, InboxWriter
+from fedcop.federation.intake import WRITER_NAME, InboxRow, InboxWriter
 from fedcop.models import InboxItem, WorkState
 
 ACTIVITY = {
@@ -87,6 +88,32 @@ async def test_a_failed_batch_fails_every_request_in_it_and_stores_nothing(
         )
         assert all(isinstance(result, Exception) for result in results)
         assert writer.pending(_row(1).ap_id) is None  # nothing left waiting
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_postgres_writer_reconnects_after_losing_its_connection(database_url: str) -> None:
+    """A database restart kills the writer's connection; the next batch opens a new one and
+    stores its rows instead of failing every request until the process restarts."""
+    engine = create_engine(database_url)
+    writer = InboxWriter(engine)
+    try:
+        await writer.write(_row(1))
+        async with engine.begin() as connection:
+            killed = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": WRITER_NAME},
+            )
+        assert killed == 1
+        await writer.write(_row(2))
+        async with engine.connect() as connection:
+            stored = await connection.scalar(text("SELECT count(*) FROM inbox_items"))
+        assert stored == 2
     finally:
         await writer.aclose()
         await engine.dispose()

@@ -6,7 +6,7 @@ import json
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from fedcop.models import InboxItem
 from fedcop.services.actors import create_group
@@ -154,3 +154,15 @@ async def test_delete_of_a_known_actor_removes_its_follows(
     async with httpx.AsyncClient(transport=net) as client:
         root = await client.get(f"{GROUP}/followers", headers={"accept": "application/json"})
     assert root.json()["totalItems"] == 0
+
+
+async def test_a_database_that_cannot_store_is_503_with_retry_after_not_500(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """A temporary problem must not read as final: Mastodon drops deliveries on most 4xx."""
+    async with home.db.begin() as session:  # every insert now fails
+        await session.execute(text("DROP TABLE inbox_items"))
+    response = await post_signed(net, peer, INBOX, follow_activity(peer, GROUP))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert "retry later" in response.json()["error"]
