@@ -13,9 +13,8 @@ from fedcop.ap.actors import actor_to_ap, minimal_actor_to_ap
 from fedcop.ap.collections import inline_collection, ordered_collection, ordered_collection_page
 from fedcop.models import Actor, ActorType
 from fedcop.services import collections
-from fedcop.services.actors import find_local_actor
 from fedcop.services.collections import counts_only, group_moderator_ids
-from fedcop.web.actor_cache import ActorRow, actor_documents
+from fedcop.web.actor_cache import ActorRow, actor_documents, actor_from_row
 from fedcop.web.negotiation import wants_activity_json
 from fedcop.web.responses import AS2_CONTENT_TYPE, ActivityJSONResponse
 from fedcop.web.signatures import is_signed, verified_signer
@@ -44,11 +43,12 @@ def _check_found(actor: Actor | ActorRow | None, expected: ActorType) -> None:
 async def _actor_for(request: Request) -> Actor:
     """The local actor the URL names, checking the path prefix matches the actor's type."""
     username, expected = _name_and_type(request)
-    async with app_state(request).db() as session:
-        actor = await find_local_actor(session, username)
-    _check_found(actor, expected)
-    assert actor is not None  # _check_found raised otherwise
-    return actor
+    # The same fresh, shared read as the AS2 document (actor_cache.py): one query serves
+    # every request waiting at the time, and no ORM session is needed for a read-only actor.
+    row = await actor_documents(request).rows.get(username)
+    _check_found(row, expected)
+    assert row is not None  # _check_found raised otherwise
+    return actor_from_row(row)
 
 
 async def actor_document(request: Request) -> Response:
