@@ -129,6 +129,27 @@ async def announce_activity(session: AsyncSession, group: Actor, activity: dict[
     return len(wrapped)
 
 
+async def announce_removal(
+    session: AsyncSession, group: Actor, moderator: Actor, post_ap_id: str, reason: str
+) -> None:
+    """A moderator took a post out of the group: Lemmy-family followers get the moderator's
+    `Delete` with a `summary` (the reason, possibly empty), which Lemmy reads as a removal
+    rather than the author's deletion, announced by the group
+    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/deletion/delete.rs)."""
+    removal = {
+        "@context": AS_CONTEXT,
+        "id": activities.new_activity_id(moderator.ap_id, "delete"),
+        "type": "Delete",
+        "actor": moderator.ap_id,
+        "object": post_ap_id,
+        "summary": reason,
+        "audience": group.ap_id,
+        "to": [PUBLIC],
+        "cc": [group.ap_id],
+    }
+    await announce_activity(session, group, removal)
+
+
 async def undo_announce(
     session: AsyncSession, group: Actor, story: Story, announce_id: str
 ) -> None:

@@ -19,6 +19,7 @@ from fedcop.ap.context import AS_CONTEXT, PUBLIC
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
+from fedcop.federation import content
 from fedcop.federation.access import find_post
 from fedcop.federation.outbox import Audience, publish
 from fedcop.federation.remote_actors import RemoteActors
@@ -75,6 +76,7 @@ async def remove_post(
         if post.removed_at is not None:
             return
         post.removed_at = utcnow()
+        await content.announce_removal(session, group, moderator, post.ap_id, reason)
         if isinstance(post, Story):
             await _undo_group_announce(session, group, post)
         await record(session, moderator, "remove", post_id, group.ap_id, reason)

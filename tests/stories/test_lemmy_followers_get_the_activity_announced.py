@@ -227,3 +227,26 @@ async def test_a_new_moderator_is_announced_to_lemmy_as_the_owners_add(
     assert add["object"] == "https://home.test/users/dave"
     assert add["target"] == f"{GROUP}/moderators"
     assert _announced(followers["mastodon"]) == [story.ap_id]  # no Add: Mastodon has no use
+
+
+async def test_a_moderators_removal_reaches_lemmy_as_a_delete_with_a_reason(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    member = FakePeer("member.test", software="lemmy")
+    net.add_handler(member.host, member.handler)
+    lemmy, mastodon = followers["lemmy"], followers["mastodon"]
+    await _join(net, home, member, lemmy, mastodon)
+    page = _page(member)
+    await post_signed(net, member, f"{GROUP}/inbox", create_activity(member, page))
+    await build_workers(home).run_until_idle()
+
+    await moderation.remove_post(home.db, home.urls, page["id"], "convenor", "off topic")
+    await build_workers(home).run_until_idle()
+
+    removal = _announced(lemmy)[-1]
+    assert removal["type"] == "Delete"
+    assert removal["actor"] == "https://home.test/users/convenor"
+    assert removal["object"] == page["id"]
+    assert removal["summary"] == "off topic"  # Lemmy: a Delete with a summary is a removal
+    assert [a["type"] for a in mastodon.inbox if a["type"] != "Accept"] == ["Announce", "Undo"]
