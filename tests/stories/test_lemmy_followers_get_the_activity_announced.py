@@ -250,3 +250,17 @@ async def test_a_moderators_removal_reaches_lemmy_as_a_delete_with_a_reason(
     assert removal["object"] == page["id"]
     assert removal["summary"] == "off topic"  # Lemmy: a Delete with a summary is a removal
     assert [a["type"] for a in mastodon.inbox if a["type"] != "Accept"] == ["Announce", "Undo"]
+
+
+async def test_a_reply_alone_teaches_the_group_what_a_new_follower_runs(
+    home: AppState, net: InProcessNetwork, peer: FakePeer, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    story = await publish(home)  # before anyone followed: nothing learnt yet
+    await _join(net, home, peer, followers["lemmy"])
+    note = {"id": "https://peer.test/statuses/7", "type": "Note", "attributedTo": peer.actor_id,
+            "inReplyTo": story.ap_id, "content": "<p>Good read</p>", "to": [PUBLIC]}  # fmt: skip
+    await post_signed(net, peer, "https://home.test/inbox", create_activity(peer, note))
+    await build_workers(home).run_until_idle()
+    [wrapped] = _announced(followers["lemmy"])
+    assert wrapped["object"] == note

@@ -44,8 +44,7 @@ async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
         raise RejectedError("a post may only be created by its author")
     author = await ctx.actors.get(activity.actor)
     as_received = _with_object(activity, document)
-    if data.in_reply_to is None:
-        await _learn_followers_software(ctx, data)
+    await _learn_followers_software(ctx, data)
     async with ctx.db.begin() as session:
         if data.in_reply_to is not None:
             story = await _store_comment(session, data, author)
@@ -171,11 +170,16 @@ async def on_undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> No
 
 
 async def _learn_followers_software(ctx: HandlerContext, data: RemoteContent) -> None:
-    """Before a group announces a post, learn what its followers' servers run (bounded in
-    time; see federation/software.py), so that a new Lemmy follower gets the form it reads."""
+    """Before a group shares a post or a reply in its thread, learn what its followers'
+    servers run (bounded in time; see federation/software.py), so that a new Lemmy follower
+    gets the form it reads."""
     async with ctx.db() as session:
-        group = await _addressed_group(session, data)
-    if group is not None:
+        if data.in_reply_to is None:
+            group = await _addressed_group(session, data)
+        else:
+            story = await thread_of(session, data.in_reply_to)
+            group = await session.get(Actor, story.group_id) if story and story.group_id else None
+    if group is not None and group.local:
         await software.learn_follower_software(ctx.db, ctx.actors, group)
 
 
