@@ -6,11 +6,15 @@ with no NodeInfo at all. Each server must get exactly the form it reads.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from fedcop.federation import software
 from fedcop.models import InstanceSoftware
 from fedcop.services import comments, group_roles, groups, moderation
 from fedcop.services.actors import create_person
@@ -264,3 +268,27 @@ async def test_a_reply_alone_teaches_the_group_what_a_new_follower_runs(
     await build_workers(home).run_until_idle()
     [wrapped] = _announced(followers["lemmy"])
     assert wrapped["object"] == note
+
+
+async def test_a_server_slow_to_answer_nodeinfo_holds_nothing_up(
+    home: AppState, net: InProcessNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(software, "LOOKUP_BUDGET_SECONDS", 0.2)
+    slow = FakePeer("slow.test", software="lemmy")
+
+    async def answer_late(request: httpx.Request) -> httpx.Response:
+        if "nodeinfo" in request.url.path:
+            await asyncio.sleep(30)
+        return slow.handler(request)
+
+    net.add_handler(slow.host, answer_late)
+    await community(home)
+    await _join(net, home, slow)
+    started = time.monotonic()
+    story = await publish(home)
+    assert time.monotonic() - started < 5
+    assert _announced(slow) == [story.ap_id]  # not known in time: Mastodon's form
+    async with home.db() as session:
+        row = await session.get(InstanceSoftware, "slow.test")
+    assert row is not None
+    assert row.software is None  # asked again a day later, not at every post
