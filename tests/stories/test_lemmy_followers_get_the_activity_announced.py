@@ -155,7 +155,8 @@ async def test_edits_likes_replies_and_deletion_reach_lemmy_wrapped_and_mastodon
     }
     delete = {"id": f"{member.actor_id}#delete/1", "type": "Delete", "actor": member.actor_id,
               "to": [PUBLIC], "cc": [GROUP], "object": page["id"]}  # fmt: skip
-    for activity in (update, like, create_activity(member, reply, 2), delete):
+    like_again = {**like, "id": f"{member.actor_id}#like/2"}  # counted once, shared once
+    for activity in (update, like, like_again, create_activity(member, reply, 2), delete):
         response = await post_signed(net, member, "https://home.test/inbox", activity)
         assert response.status_code == 202
         await build_workers(home).run_until_idle()

@@ -116,8 +116,8 @@ async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) ->
             target = await _store_story(session, announced[0], author, group)
         if target is None or target.deleted_at is not None:
             raise IgnoredError(f"{activity.object_id} is not a post here")
-        await _record_reaction(session, activity.type, activity.id, actor, target.ap_id)
-        if activity.type == "Like":
+        new = await _record_reaction(session, activity.type, activity.id, actor, target.ap_id)
+        if new and activity.type == "Like":
             await _share_in_group(session, await _thread(session, target), actor, activity.document)
 
 
@@ -280,7 +280,8 @@ async def _store_comment(session: AsyncSession, data: RemoteContent, author: Act
 
 async def _record_reaction(
     session: AsyncSession, kind: str, ap_id: str, actor: Actor, object_ap_id: str
-) -> None:
+) -> bool:
+    """Count a reaction once per actor, type and object; False if it was counted already."""
     exists = await session.scalar(
         select(Reaction.id).where(
             Reaction.actor_id == actor.id,
@@ -289,11 +290,12 @@ async def _record_reaction(
         )
     )
     if exists is not None:
-        return  # a repeat changes nothing
+        return False  # a repeat changes nothing
     session.add(Reaction(ap_id=ap_id, type=kind, actor_id=actor.id, object_ap_id=object_ap_id))
     target = await find_post(session, object_ap_id)
     if target is not None:
         _count(target, kind, +1)
+    return True
 
 
 # -- finding ---------------------------------------------------------------------------------
