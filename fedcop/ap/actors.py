@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fedcop.ap.context import ACTOR_CONTEXT
+from fedcop.ap.stories import hashtag
 from fedcop.ap.urls import LocalUrls
 from fedcop.models.actor import Actor, ActorType
 
@@ -48,6 +49,11 @@ def actor_to_ap(actor: Actor, urls: LocalUrls) -> dict[str, Any]:
         # FEP-1b12: a group lists its moderators through attributedTo (Lemmy reads it so).
         # https://codeberg.org/fediverse/fep/src/branch/main/fep/1b12/fep-1b12.md
         document["attributedTo"] = moderators_url(actor_id)
+        if actor.topics:
+            # The group's topics, as hashtags on the actor, the way Mastodon lists a profile's
+            # featured tags (https://docs.joinmastodon.org/spec/activitypub/#Hashtag).
+            document["@context"] = [*ACTOR_CONTEXT, {"Hashtag": "as:Hashtag"}]
+            document["tag"] = [hashtag(urls.base_url, topic) for topic in actor.topics]
     return document
 
 

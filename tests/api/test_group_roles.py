@@ -79,6 +79,12 @@ async def test_group_create_takes_rules_topics_and_posting_policy(
     assert "<em>kind</em>" in group["rules"]
     assert group["topics"] == ["falls", "huddles"]
     assert group["posting"] == "followers"
+    actor = (await client.get("/groups/falls", headers={"accept": "application/ld+json"})).json()
+    assert [t["name"] for t in actor["tag"]] == ["#falls", "#huddles"]
+    assert {"Hashtag": "as:Hashtag"} in actor["@context"]
+    page = await client.get("/groups/falls", headers={"accept": "text/html"})
+    assert "#huddles" in page.text
+    assert "<em>kind</em>" in page.text  # the rules, on the group's page
     anyone = {"username": "x", "name": "X", "posting": "anyone"}
     bad = await client.post("/api/v1/groups", json=anyone, headers=alice)
     assert bad.status_code == 422
