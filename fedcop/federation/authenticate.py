@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from fedcop.ap.remote import host_of
 from fedcop.federation.policy import FederationPolicy
 from fedcop.federation.remote_actors import ActorKey, RemoteActors, ResolveError
 from fedcop.security.httpsig import (
@@ -39,15 +39,23 @@ async def authenticate(
     actors: RemoteActors,
     policy: FederationPolicy,
     now: datetime,
+    own_host: str | None = None,
 ) -> ActorKey:
-    """The actor whose key signed the request, or AuthenticationError saying why not."""
+    """The actor whose key signed the request, or AuthenticationError saying why not.
+
+    `own_host` (this server's domain) refuses a signature made for another server's Host,
+    so a request one server received cannot be replayed to this one within the clock window.
+    """
     try:
         parsed = parse_signature(method, target, headers, body, scheme=scheme)
         check_freshness(parsed, now)  # before any key fetch: stale requests cost nothing
     except SignatureError as exc:
         raise AuthenticationError(401, exc.reason) from exc
-    if await policy.is_suspended(host_of(parsed.key_id)):
-        raise AuthenticationError(403, f"{host_of(parsed.key_id)} is blocked by this server")
+    if own_host is not None:
+        _check_signed_for_us(parsed, headers, scheme, own_host)
+    key_host = _key_host(parsed.key_id)
+    if await policy.is_suspended(key_host):
+        raise AuthenticationError(403, f"{key_host} is blocked by this server")
     key = await _key(actors, parsed.key_id, refresh=False)
     try:
         verify(parsed, key.public_key_pem, now)
@@ -58,6 +66,40 @@ async def authenticate(
         key = await _key(actors, parsed.key_id, refresh=True)
         _verify_or_401(parsed, key, now)
     return key
+
+
+def _key_host(key_id: str) -> str:
+    """The server a key id names; 401 unless it is an http(s) URL that can be fetched at all.
+
+    Checked here, before any look-up, because urlsplit raises ValueError on an unclosed IPv6
+    bracket and `.port` on a port that is not a number in 0-65535: a 500, not a refusal.
+    """
+    try:
+        parts = urlsplit(key_id)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise AuthenticationError(401, f"keyId {key_id[:200]!r} is not a valid URL") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AuthenticationError(401, f"keyId {key_id[:200]!r} is not an http(s) URL")
+    return parts.netloc.lower()
+
+
+def _check_signed_for_us(
+    parsed: ParsedSignature, headers: Mapping[str, str], scheme: str, own_host: str
+) -> None:
+    """When the signature covers the host, it must be this server's: the Host header is what
+    both dialects sign (`host`, `@authority`, `@target-uri`), so that is what is compared."""
+    if not {"host", "@authority", "@target-uri"} & set(parsed.covered):
+        return
+    host = next((value for name, value in headers.items() if name.lower() == "host"), "")
+    if _authority(host, scheme) != _authority(own_host, scheme):
+        raise AuthenticationError(401, f"signed for {host[:200]!r}, not for this server")
+
+
+def _authority(host: str, scheme: str) -> str:
+    host = host.strip().lower()
+    default_port = ":443" if scheme == "https" else ":80"
+    return host.removesuffix(default_port)
 
 
 def _verify_or_401(parsed: ParsedSignature, key: ActorKey, now: datetime) -> None:

@@ -21,9 +21,9 @@ T = TypeVar("T")
 _FUZZ = int(os.environ.get("FEDCOP_FUZZ_EXAMPLES", "0"))
 
 # Pure parsers are cheap: many examples. Through the app (database, signatures): fewer.
-PARSER = settings(max_examples=_FUZZ or 300, deadline=None, derandomize=not _FUZZ, database=None)
+PARSER = settings(max_examples=_FUZZ or 200, deadline=None, derandomize=not _FUZZ, database=None)
 THROUGH_THE_APP = settings(
-    max_examples=_FUZZ or 40,
+    max_examples=_FUZZ or 30,
     deadline=None,
     derandomize=not _FUZZ,
     database=None,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fedcop.ap.checks import InvalidActivityError, check_activity
+from fedcop.ap.checks import MAX_DEPTH, InvalidActivityError, check_activity
 from fedcop.ap.remote import InvalidDocumentError, host_of, parse_actor, parse_key_document
 from fedcop.ap.remote_content import parse_content
 from fedcop.security.httpsig import (
@@ -121,11 +121,40 @@ def test_userinfo_cannot_smuggle_another_host() -> None:
         check_activity(document)
 
 
-@pytest.mark.parametrize("depth", [100, 5_000])
-def test_deep_nesting_is_checked_without_recursing(depth: int) -> None:
-    document = {"id": "https://peer.test/a/1", "type": "Announce",
-                "actor": "https://peer.test/users/remote", "object": nested(depth)}  # fmt: skip
-    assert check_activity(document).object_id is None  # no id at the top of the object
+def _announce_of(obj: Any) -> dict[str, Any]:
+    return {
+        "id": "https://peer.test/a/1",
+        "type": "Announce",
+        "actor": "https://peer.test/users/remote",
+        "object": obj,
+    }
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    # The activity is level 1, so MAX_DEPTH - 1 levels below it reach the limit exactly.
+    assert check_activity(_announce_of(nested(MAX_DEPTH - 1))).type == "Announce"
+    assert check_activity(_announce_of([[[[["wide"] * 50] * 3]]])).type == "Announce"
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 100, 300, 5_000])
+def test_nesting_past_the_limit_is_refused(depth: int) -> None:
+    with pytest.raises(InvalidActivityError, match="nested deeper"):
+        check_activity(_announce_of(nested(depth)))
+
+
+@pytest.mark.parametrize("field", ["id", "type", "actor", "object"])
+@pytest.mark.parametrize("control", ["\x00", "\n", "\x7f", "\u2028"])
+def test_control_characters_in_stored_fields_are_refused(field: str, control: str) -> None:
+    # PostgreSQL text cannot hold NUL at all; the others have no place in an id either.
+    document = {
+        "id": "https://peer.test/a/1",
+        "type": "Like",
+        "actor": "https://peer.test/users/remote",
+        "object": "https://home.test/stories/1",
+    }
+    document[field] = document[field] + control
+    with pytest.raises(InvalidActivityError):
+        check_activity(document)
 
 
 def test_json_nested_past_the_parsers_limit_is_a_decode_error() -> None:
