@@ -14,6 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -96,3 +97,26 @@ def head_revision() -> str | None:
 
 async def is_up_to_date(engine: AsyncEngine) -> bool:
     return await current_revision(engine) == head_revision()
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database is unreachable or was restarted under us (retry later),
+    rather than a bug: a refused or reset connection, a pooled connection found dead, or
+    PostgreSQL still starting up or shutting down."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError):
+        return True
+    cause = exc.__cause__ or getattr(exc, "orig", None)
+    name = type(cause).__name__ if cause is not None else ""
+    # asyncpg's own: ConnectionDoesNotExistError, CannotConnectNowError ("starting up"),
+    # AdminShutdownError / ConnectionFailureError; checked by name, as asyncpg is optional.
+    return name in _ASYNCPG_OUTAGES or (cause is not None and is_database_outage(cause))
+
+
+_ASYNCPG_OUTAGES = frozenset(
+    {"ConnectionDoesNotExistError", "CannotConnectNowError", "AdminShutdownError",
+     "ConnectionFailureError", "InterfaceError", "InternalClientError"}
+)  # fmt: skip

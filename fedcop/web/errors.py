@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fedcop.db import is_database_outage
 from fedcop.web.negotiation import wants_activity_json
 from fedcop.web.responses import JSONResponse
 from fedcop.web.state import app_state
@@ -45,6 +46,15 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+# How long a client should wait when the database is away (a restart takes seconds).
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    if is_database_outage(exc):  # not a bug: the database restarts or is unreachable
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        response = error_response(request, 503, "The database is unavailable; try again shortly.")
+        response.headers["retry-after"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "Something went wrong on this server.")

@@ -2,11 +2,12 @@
 
     FEDCOP_TEST_CLOCK_FILE=/tmp/offset python -m tests.support.clocked_worker
 
-Runs exactly the workers `fedcop worker` runs (`fedcop.worker.build_workers`, the same
-settings from FEDCOP_* variables), but their "now" is the real time plus the number of seconds
-in the clock file (0 if absent). Retries wait minutes (1 min first, `federation/retry.py`), the
-circuit breaker cools down for 60 s and a lease lasts 5 minutes: a test moves this worker's
-clock past them instead of sleeping, as the in-process flow tests do with their fake clocks.
+Runs exactly what `fedcop worker` runs (`run_workers` over `fedcop.worker.build_workers`,
+the same settings from FEDCOP_* variables), but their "now" is the real time plus the number
+of seconds in the clock file (0 if absent). Retries wait minutes (1 min first,
+`federation/retry.py`), the circuit breaker cools down for 60 s and a lease lasts 5 minutes: a
+test moves this worker's clock past them instead of sleeping, as the in-process flow tests do
+with their fake clocks.
 HTTP signatures keep the real time (the client signs with its own clock).
 """
 
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from fedcop.cli.base import with_state
+from fedcop.cli.instance import run_workers
 from fedcop.models import utcnow
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
@@ -49,7 +51,7 @@ async def _run(state: AppState) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     clock = FileClock(Path(os.environ["FEDCOP_TEST_CLOCK_FILE"]))
-    await build_workers(state, clock=clock).run(stop)
+    await run_workers(lambda: build_workers(state, clock=clock), stop)
 
 
 if __name__ == "__main__":

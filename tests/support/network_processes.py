@@ -263,6 +263,10 @@ class RecorderPeer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def domain(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
     def actor_id(self) -> str:
         return f"{self.base_url}/users/rec"
 
