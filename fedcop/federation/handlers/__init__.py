@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fedcop.federation.dispatch import DispatchTable
-from fedcop.federation.handlers import actors, content, follows, moderation
+from fedcop.federation.handlers import actors, content, follows, group_announces, moderation
 
 
 def build_table() -> DispatchTable:
@@ -12,4 +12,5 @@ def build_table() -> DispatchTable:
     actors.register(table)
     content.register(table)
     moderation.register(table)
+    group_announces.register(table)
     return table

@@ -39,7 +39,7 @@ _CONTENT = sorted(CONTENT_TYPES)
 
 async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
     document = await _embedded_or_fetched(ctx, activity)
-    data = _parse(document)
+    data = parse_post(document)
     if data.author != activity.actor:
         raise RejectedError("a post may only be created by its author")
     author = await ctx.actors.get(activity.actor)
@@ -47,15 +47,15 @@ async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
     await _learn_followers_software(ctx, data)
     async with ctx.db.begin() as session:
         if data.in_reply_to is not None:
-            story = await _store_comment(session, data, author)
+            story = await store_comment(session, data, author)
             await _share_in_group(session, story, author, as_received)
             return
         group = await _addressed_group(session, data)
         if group is not None and not await may_post(session, group, author):
             group = None  # not theirs to post in: kept only if someone here follows them
-        if group is None and not await _followed_here(session, author):
+        if group is None and not await followed_here(session, author):
             raise IgnoredError("a post for nobody here")
-        story = await _store_story(session, data, author, group)
+        story = await store_story(session, data, author, group)
         if group is not None and await _should_announce(session, group, story, author):
             announce_id = await content_activities.announce(
                 session, group, story, author, as_received
@@ -65,7 +65,7 @@ async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
 
 async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
     document = await _embedded_or_fetched(ctx, activity)
-    data = _parse(document)
+    data = parse_post(document)
     if data.author != activity.actor:
         raise RejectedError("a post may only be updated by its author")
     async with ctx.db.begin() as session:
@@ -113,7 +113,7 @@ async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) ->
             author = await session.get(Actor, announced[1].id)
             assert author is not None
             group = actor if actor.type == ActorType.GROUP else None
-            target = await _store_story(session, announced[0], author, group)
+            target = await store_story(session, announced[0], author, group)
         if target is None or target.deleted_at is not None:
             raise IgnoredError(f"{activity.object_id} is not a post here")
         new = await _record_reaction(session, activity.type, activity.id, actor, target.ap_id)
@@ -131,9 +131,9 @@ async def _announced_unknown_post(
     async with ctx.db() as session:
         if await find_post(session, activity.object_id or "") is not None:
             return None
-        if not await _followed_here(session, announcer):
+        if not await followed_here(session, announcer):
             return None
-    data = _parse(await ctx.actors.fetch_object(activity.object_id or ""))
+    data = parse_post(await ctx.actors.fetch_object(activity.object_id or ""))
     if data.in_reply_to is not None:
         return None  # replies are threaded where they belong, not collected from boosts
     return data, await ctx.actors.get(data.author)
@@ -233,7 +233,7 @@ async def _thread(session: AsyncSession, post: Story | Comment) -> Story | None:
 # -- storing ---------------------------------------------------------------------------------
 
 
-async def _store_story(
+async def store_story(
     session: AsyncSession, data: RemoteContent, author: Actor, group: Actor | None
 ) -> Story:
     existing = await session.scalar(select(Story).where(Story.ap_id == data.ap_id))
@@ -254,7 +254,7 @@ async def _store_story(
     return story
 
 
-async def _store_comment(session: AsyncSession, data: RemoteContent, author: Actor) -> Story | None:
+async def store_comment(session: AsyncSession, data: RemoteContent, author: Actor) -> Story | None:
     """Store a reply in its thread; the thread's story when the group may share the reply."""
     existing = await session.scalar(select(Comment).where(Comment.ap_id == data.ap_id))
     if existing is not None:
@@ -314,7 +314,7 @@ async def _addressed_group(session: AsyncSession, data: RemoteContent) -> Actor 
     return group
 
 
-async def _followed_here(session: AsyncSession, author: Actor) -> bool:
+async def followed_here(session: AsyncSession, author: Actor) -> bool:
     follow = await session.scalar(
         select(Follow.id)
         .join(Actor, Actor.id == Follow.follower_id)
@@ -361,7 +361,7 @@ def _with_object(activity: InboundActivity, document: Any) -> dict[str, Any]:
     return {**activity.document, "object": document}
 
 
-def _parse(document: Any) -> RemoteContent:
+def parse_post(document: Any) -> RemoteContent:
     try:
         return parse_content(document)
     except InvalidDocumentError as exc:
