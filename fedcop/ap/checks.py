@@ -79,12 +79,10 @@ def _check_depth(document: dict[str, Any]) -> None:
     walk of every activity cost ~8x more. orjson itself refuses past 254 levels.
     """
     try:
-        encoded = orjson.dumps(document)
-    except TypeError as exc:  # nested past orjson's own limit
-        raise InvalidActivityError(
-            f"the activity is nested deeper than {MAX_DEPTH} levels"
-        ) from exc
-    if encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH:
+        encoded: bytes | None = orjson.dumps(document)
+    except TypeError:  # past orjson's 254 levels, or an integer past 64 bits: walk it
+        encoded = None
+    if encoded is not None and encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH:
         return
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:

@@ -136,6 +136,12 @@ def test_nesting_up_to_the_limit_is_accepted() -> None:
     assert check_activity(_announce_of([[[[["wide"] * 50] * 3]]])).type == "Announce"
 
 
+def test_an_integer_past_64_bits_is_not_mistaken_for_nesting() -> None:
+    # orjson cannot serialise it (TypeError, as for nesting past its limit); the walk decides.
+    # Found by the fuzz run: a stored row read back with json.loads keeps such integers.
+    assert check_activity({**_announce_of("https://peer.test/n/1"), "n": 2**70}).type
+
+
 @pytest.mark.parametrize("depth", [MAX_DEPTH, 100, 300, 5_000])
 def test_nesting_past_the_limit_is_refused(depth: int) -> None:
     with pytest.raises(InvalidActivityError, match="nested deeper"):
