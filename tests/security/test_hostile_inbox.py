@@ -331,6 +331,7 @@ UNUSABLE_KEY_IDS = [
     "javascript:alert(1)",
     "https:///users/remote#main-key",
     "acct:remote@peer.test",
+    "https://peer.test/" + "k" * 3000,
 ]
 
 
@@ -347,6 +348,25 @@ async def test_an_unusable_key_id_is_401_without_a_fetch(
         assert response.status_code == 401, key_id
         await _refused_and_unchanged(home, before, response)
     assert net.requests_to("peer.test") == []
+
+
+async def test_giant_signature_headers_are_401_without_parsing_them(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    before = await _warm(home, net, peer)
+    body = json.dumps(follow_activity(peer, GROUP, 52)).encode()
+    pairs = ",".join(f'k{i}="v"' for i in range(20_000))  # once ~0.5 s of parsing
+    giants = {
+        "Signature": pairs,
+        "Signature-Input": "sig1=(" + '"a" ' * 50_000 + ")",
+        "Date": "Sun, 05 Jan 2025 10:00:00 GMT" + " " * 10_000,
+        "Digest": "SHA-256=" + "A" * 10_000,
+    }
+    for name, value in giants.items():
+        response = await _send(net, body, {**_signed(peer, body), name: value})
+        assert response.status_code == 401, name
+        assert "longer than" in response.json()["error"]
+        await _refused_and_unchanged(home, before, response)
 
 
 # -- the key fetch behind the inbox: redirects to private addresses --------------------------
