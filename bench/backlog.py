@@ -15,7 +15,7 @@ is the common case; the worker must not crawl through its backlog one small wind
   `fedcop/worker.py` with the defaults `fedcop worker` uses (or `--concurrency`/`--per-host`),
   its delivery worker's `run(stop)` started as a task, exactly as `fedcop worker` runs it.
 - **Measured:** a 3 s ramp (not timed; the per-host window may start small and grow), then
-  deliveries *recorded as done* in the database per second over `--seconds` (default 20 s).
+  deliveries *recorded as done* in the database per second over `--seconds` (default 15 s).
   Draining all 50,000 at ≥ 100/s takes ≥ 8 minutes, too long for the suite; the steady rate
   over the window is what the target is about, and the time to drain the whole backlog is
   projected from it. `--drain` runs until the backlog is empty instead.
@@ -27,7 +27,7 @@ is the common case; the worker must not crawl through its backlog one small wind
   receiver saw, and the rate the same window would allow (peak ÷ RTT), so a miss says whether
   the window or the sender's speed is what limits it.
 
-Run: `python -m bench backlog [--backlog 50000] [--seconds 20] [--rtt-ms 150] [--drain]
+Run: `python -m bench backlog [--backlog 50000] [--seconds 15] [--rtt-ms 150] [--drain]
 [--database postgresql] [--concurrency N] [--per-host N]`
 """
 
@@ -370,7 +370,7 @@ async def measure(state: AppState, receiver: SlowReceiver, args: argparse.Namesp
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench backlog")
     parser.add_argument("--backlog", type=int, default=50_000)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured window")
     parser.add_argument("--rtt-ms", type=float, default=150.0)
     parser.add_argument("--drain", action="store_true", help="run until the backlog is empty")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")

@@ -24,7 +24,7 @@ beside them (no target of its own).
   reported.
 - **Checks:** every answer 200 and every actor body identical to the one fetched beforehand.
 
-Run: `python -m bench reads [--requests 6000] [--connections 32] [--outbox 60]
+Run: `python -m bench reads [--requests 4000] [--connections 32] [--outbox 60]
 [--database postgresql]`
 """
 
@@ -337,7 +337,7 @@ async def measure(database_url: str, tmp: Path, args: argparse.Namespace) -> Rea
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench reads")
-    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--outbox", type=int, default=60, help="public activities in the outbox")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")

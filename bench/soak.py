@@ -1,7 +1,7 @@
 """Mixed soak: inbound signed POSTs, reads and a fan-out at once, against each alone.
 
 A few minutes of a busy server compressed into ~60 s (`--seconds`): three streams at a fixed
-offered load, first each alone for `--solo-seconds` (10 s), then all three together. Reported:
+offered load, first each alone for `--solo-seconds` (8 s), then all three together. Reported:
 each stream's achieved throughput together ÷ alone (at a fixed offered load, 1.00 means the
 server kept up with everything at once), the error count (must be 0) and the server's RSS
 growth over the soak. Target: every stream ≥ 0.90 of its solo throughput, 0 errors.
@@ -28,7 +28,7 @@ growth over the soak. Target: every stream ≥ 0.90 of its solo throughput, 0 er
 Paced streams: each connection sends, then waits for its next slot (connections ÷ rate apart),
 so a slow server shows as fewer requests per second rather than an ever-growing queue.
 
-Run: `python -m bench soak [--seconds 60] [--solo-seconds 10] [--inbox-rate 200]
+Run: `python -m bench soak [--seconds 60] [--solo-seconds 8] [--inbox-rate 200]
 [--read-rate 400] [--publish-every 4] [--followers 1000]`
 """
 
@@ -250,7 +250,7 @@ def rss_mb(pid: int) -> float | None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench soak")
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--solo-seconds", type=float, default=10.0)
+    parser.add_argument("--solo-seconds", type=float, default=8.0)
     parser.add_argument("--inbox-rate", type=float, default=200.0)
     parser.add_argument("--read-rate", type=float, default=400.0)
     parser.add_argument("--publish-every", type=float, default=4.0)
@@ -291,8 +291,9 @@ async def drain(state: AppState, seconds: float) -> dict[str, int]:
 
 async def measure(state: AppState, url: str, args: argparse.Namespace) -> Soak:
     peer = make_peer()
-    solo_posts = int(args.inbox_rate * args.solo_seconds * 1.1) + 10
-    mixed_posts = int(args.inbox_rate * args.seconds * 1.1) + 10
+    # Paced loops never send more than rate * seconds, plus one per connection.
+    solo_posts = int(args.inbox_rate * args.solo_seconds) + 2 * CONNECTIONS
+    mixed_posts = int(args.inbox_rate * args.seconds) + 2 * CONNECTIONS
     started = time.perf_counter()
     posts = sign_posts(peer, range(1, 2 + solo_posts + mixed_posts))
     print(f"   signed {len(posts):,} POSTs in {time.perf_counter() - started:.1f}s", flush=True)
