@@ -28,7 +28,9 @@ is the common case; the worker must not crawl through its backlog one small wind
   the window or the sender's speed is what limits it.
 
 Run: `python -m bench backlog [--backlog 50000] [--seconds 15] [--rtt-ms 150] [--drain]
-[--database postgresql] [--concurrency N] [--per-host N]`
+[--database postgresql] [--concurrency N] [--per-host N] [--client-per-host N]`
+(`--client-per-host` is a what-if: the same worker over an HTTP client allowing that many
+connections per host; its row is kept apart from the real one.)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -53,6 +56,7 @@ from bench.receiver import MAX_HEAD_BYTES, REFUSED, content_length, say
 from bench.report import ROOT, Result
 from fedcop.ap.remote import host_of
 from fedcop.app import build_state
+from fedcop.federation.client import FederationClient
 from fedcop.models import Delivery, OutboxActivity, WorkState, utcnow
 from fedcop.models.actor import Actor
 from fedcop.services.actors import create_group
@@ -316,6 +320,12 @@ async def measure(state: AppState, receiver: SlowReceiver, args: argparse.Namesp
     await seed_backlog(state, inbox_url, args.backlog)
     seed_seconds = time.perf_counter() - started
     print(f"   seeded {args.backlog:,} deliveries to {inbox_url} in {seed_seconds:.1f}s")
+    if args.client_per_host:
+        # What-if: the same worker over an HTTP client allowing more connections per host.
+        client = FederationClient(
+            user_agent="fedcop-bench", guard=state.client.guard, per_host=args.client_per_host
+        )
+        state = dataclasses.replace(state, client=client)
     delivery = build_workers(state).delivery  # what `fedcop worker` runs
     if args.concurrency or args.per_host:
         delivery = build_workers(
@@ -344,6 +354,8 @@ async def measure(state: AppState, receiver: SlowReceiver, args: argparse.Namesp
     finally:
         stop.set()
         await task
+        if args.client_per_host:
+            await state.client.aclose()
     total_seconds = time.perf_counter() - began
     cpu = time.process_time() - cpu
     stats = await receiver.stats()
@@ -376,6 +388,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--concurrency", type=int, default=0, help="default: build_workers'")
     parser.add_argument("--per-host", type=int, default=0, help="default: build_workers'")
+    parser.add_argument(
+        "--client-per-host",
+        type=int,
+        default=0,
+        help="what-if: an HTTP client with this many connections per host (default: fedcop's)",
+    )
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -415,7 +433,10 @@ def summarise(result: BacklogRun, args: argparse.Namespace) -> Result:
     )
     ratio = result.per_second / TARGET_PER_SECOND
     return Result(
-        scenario=f"backlog catch-up, one host at {args.rtt_ms:.0f} ms RTT, {args.database}",
+        scenario=(
+            f"backlog catch-up, one host at {args.rtt_ms:.0f} ms RTT, {args.database}"
+            + (f", client {args.client_per_host}/host (what-if)" if args.client_per_host else "")
+        ),
         ratio=ratio,
         absolute=(
             f"{result.per_second:,.0f} deliveries/s (peak {result.peak_in_flight} in flight, "
