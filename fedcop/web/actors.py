@@ -26,9 +26,10 @@ _PAGED_COLLECTIONS = ("outbox", "followers", "following")
 
 def _name_and_type(request: Request) -> tuple[str, ActorType]:
     """The local username the URL names and the actor type its path prefix stands for."""
-    if request.url.path.startswith("/actor"):
+    path: str = request.scope["path"]  # not request.url: building the URL object costs ~5%
+    if path.startswith("/actor"):
         return app_state(request).settings.host, ActorType.APPLICATION
-    prefix = request.url.path.split("/", 2)[1]
+    prefix = path.split("/", 2)[1]
     return request.path_params["username"], _TYPE_BY_PREFIX[prefix]
 
 
