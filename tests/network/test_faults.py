@@ -127,10 +127,14 @@ def faults() -> Iterator[Faults]:
         instance.start()
         with ThreadPoolExecutor(max_workers=1) as pool:  # set-up alongside the start-ups
             token = pool.submit(_setup, instance)
-            healthy = [stack.enter_context(recorder_peer(h, workdir))
+            healthy = [stack.enter_context(recorder_peer(h, workdir, wait=False))
                        for h in ("127.0.0.31", "127.0.0.32")]  # fmt: skip
-            slow = stack.enter_context(recorder_peer("127.0.0.33", workdir, delay=SLOW_SECONDS))
-            flaky = stack.enter_context(recorder_peer("127.0.0.34", workdir, delay=0.5))
+            slow = stack.enter_context(
+                recorder_peer("127.0.0.33", workdir, delay=SLOW_SECONDS, wait=False)
+            )
+            flaky = stack.enter_context(recorder_peer("127.0.0.34", workdir, delay=0.5, wait=False))
+            for peer in [*healthy, slow, flaky]:
+                peer.wait_until_up()
             instance.wait_until_up()
             net = Faults(instance, cluster, healthy, slow, flaky, token.result())
         group = f"{instance.base_url}/groups/ward"
@@ -169,6 +173,11 @@ def test_a_worker_killed_mid_fan_out_loses_no_delivery(faults: Faults) -> None:
     held = {peer.host: faults.leased_rows(peer.domain) for peer in faults.peers}
     assert held[faults.slow.host] > 0, "killed too late to test anything"
     assert not has_all(faults.slow, ids), "killed too late to test anything"
+
+    # With no worker, the web process (`serve --no-workers`) only accepts: nothing moves.
+    ids += faults.publish(1, "while no worker")
+    time.sleep(1.5)
+    assert not announced(faults.healthy[0], ids[-1:]), "something ran the queues"
 
     faults.instance.worker.start()
     faults.move_clock(6 * 60)  # past the 5-minute lease the dead worker held

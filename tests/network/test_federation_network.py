@@ -85,9 +85,11 @@ def network(database_factory: DatabaseFactory) -> Iterator[Network]:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fedcop-net-")))
         specs = [("a", "127.0.0.11", urls[0]), ("b", "127.0.0.12", urls[1]),
                  ("c", "127.0.0.13", urls[2])]  # fmt: skip
-        a, b, c = stack.enter_context(fedcop_instances(specs, workdir))
-        # Each `fedcop` command is a process start (~1 s of CPU): run each instance's set-up
-        # alongside the others' and the peers' start-up.
+        # Everything starts at once, and each instance's set-up (`fedcop` commands, a process
+        # start each) runs alongside: the machine's cores, not the waits, set the pace.
+        a, b, c = stack.enter_context(fedcop_instances(specs, workdir, wait=False))
+        bovine = stack.enter_context(bovine_peer("127.0.0.14", workdir / "bovine", wait=False))
+        outsider = stack.enter_context(recorder_peer("127.0.0.21", workdir, wait=False))
         with ThreadPoolExecutor(max_workers=3) as pool:
             anna = pool.submit(_setup, a, ["user", "create", "anna"],
                                ["group", "create", "practice", "--name", "Practice",
@@ -97,8 +99,8 @@ def network(database_factory: DatabaseFactory) -> Iterator[Network]:
                                 ["group", "create", "inner", "--name", "Inner", "--owner",
                                  "carol", "--visibility", "private"])  # fmt: skip
             fedify = stack.enter_context(running_fedify_peer("127.0.0.3"))
-            bovine = stack.enter_context(bovine_peer("127.0.0.14", workdir / "bovine"))
-            outsider = stack.enter_context(recorder_peer("127.0.0.21", workdir))
+            for waiting in (a, b, c, bovine, outsider):
+                waiting.wait_until_up()
             tokens = (anna.result(), bob.result(), carol.result())
         yield Network(a, b, c, fedify, bovine, outsider, tokens[0], tokens[1], tokens[2], workdir)
     database_factory.drop(urls[0])
@@ -192,6 +194,8 @@ def test_a_story_from_b_is_announced_by_a_to_every_follower(network: Network) ->
     assert announce["verified"] is True
     # bovine-herd: the Announce is in its inbox.
     eventually(lambda: _bovine_has(net, "Announce", url), what="bovine-herd got the Announce")
+    # B, also a follower of the group: the group's boost reached it and counts as a share.
+    eventually(lambda: _b_story(net)["counts"]["shares"] >= 1, what="B got A's Announce")
     # B: the story is there, at its URL, for servers and people.
     article = httpx.get(url, headers=AS2, trust_env=False).json()
     assert article["name"] == "Huddles at ten"

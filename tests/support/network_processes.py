@@ -18,7 +18,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -209,9 +208,11 @@ class FedcopInstance:
 
 
 @contextlib.contextmanager
-def fedcop_instances(specs: list[tuple[str, str, str]], log_dir: Path,
-                     clocked: bool = False) -> Iterator[list[FedcopInstance]]:  # fmt: skip
-    """Start instances (name, loopback host, database URL) together; stop them all at the end."""
+def fedcop_instances(specs: list[tuple[str, str, str]], log_dir: Path, clocked: bool = False,
+                     wait: bool = True) -> Iterator[list[FedcopInstance]]:  # fmt: skip
+    """Start instances (name, loopback host, database URL) together; stop them all at the end.
+
+    `wait=False` yields at once, to start other things meanwhile: call `wait_until_up()`."""
     instances = [
         FedcopInstance(
             name,
@@ -226,7 +227,7 @@ def fedcop_instances(specs: list[tuple[str, str, str]], log_dir: Path,
     try:
         for instance in instances:
             instance.start()
-        for instance in instances:
+        for instance in instances if wait else []:
             instance.wait_until_up()
         yield instances
     finally:
@@ -275,7 +276,13 @@ class RecorderPeer:
         return f"{self.actor_id}#main-key"
 
     def start(self) -> None:
+        self.launch()
+        self.wait_until_up()
+
+    def launch(self) -> None:
         self.process.start()
+
+    def wait_until_up(self) -> None:
         wait_for_http(self.process, f"{self.base_url}/_control/health")
 
     def stop(self) -> None:
@@ -296,17 +303,18 @@ class RecorderPeer:
 
 
 @contextlib.contextmanager
-def recorder_peer(host: str, directory: Path, delay: float = 0.0) -> Iterator[RecorderPeer]:
+def recorder_peer(
+    host: str, directory: Path, delay: float = 0.0, wait: bool = True
+) -> Iterator[RecorderPeer]:
+    """Run a recorder until the block ends (`wait=False`: call `wait_until_up()` later)."""
     peer = RecorderPeer(host, free_loopback_port(host), directory, delay)
     try:
-        peer.start()
+        peer.launch()
+        if wait:
+            peer.wait_until_up()
         yield peer
     finally:
         peer.stop()
-
-
-def temporary_log_dir(prefix: str) -> contextlib.AbstractContextManager[str]:
-    return tempfile.TemporaryDirectory(prefix=prefix)
 
 
 @dataclass
@@ -330,8 +338,10 @@ class BovinePeer:
         env = {"PYTHONPATH": str(REPO)}
         self.process = Process("bovine", command, env, self.directory, cwd=self.directory)
 
-    def start(self) -> None:
+    def launch(self) -> None:
         self.process.start()
+
+    def wait_until_up(self) -> None:
         info_path = self.directory / "actor.json"
         eventually(
             lambda: info_path.exists() or not self.process.running,
@@ -409,10 +419,13 @@ class BovinePeer:
 
 
 @contextlib.contextmanager
-def bovine_peer(host: str, directory: Path) -> Iterator[BovinePeer]:
+def bovine_peer(host: str, directory: Path, wait: bool = True) -> Iterator[BovinePeer]:
+    """Run bovine-herd until the block ends (`wait=False`: call `wait_until_up()` later)."""
     peer = BovinePeer(host, free_loopback_port(host), directory)
     try:
-        peer.start()
+        peer.launch()
+        if wait:
+            peer.wait_until_up()
         yield peer
     finally:
         peer.process.stop()
