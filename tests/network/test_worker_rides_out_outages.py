@@ -26,12 +26,14 @@ class FakeLoop:
     errors: list[BaseException]
     rounds: int = 0
     stopped_cleanly: int = 0
+    healthy: asyncio.Event = field(default_factory=asyncio.Event)  # a round that did not fail
 
     async def run(self, stop: asyncio.Event) -> None:
         self.rounds += 1
         if self.errors:
             await asyncio.sleep(0)
             raise self.errors.pop(0)
+        self.healthy.set()
         await stop.wait()
         self.stopped_cleanly += 1
 
@@ -54,8 +56,8 @@ async def test_workers_restart_after_the_database_went_away_and_stop_on_request(
     stop = asyncio.Event()
     runner = asyncio.create_task(run_workers(lambda: cast(Workers, workers), stop))
 
-    while inbox.rounds < 3:  # two failures, then a healthy third round
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(inbox.healthy.wait(), timeout=5)
+    assert inbox.rounds == 3  # two failures, then a healthy third round
     assert not runner.done()
     # Each failed round also ended the other loop: never two delivery loops at once.
     assert workers.delivery.stopped_cleanly == 2
