@@ -202,10 +202,15 @@ def _announcement(
 
 
 def _everyone_reached(story: Story, group: Actor | None) -> Audience:
+    """Where the story's Create went, for its Update and Delete: the author's followers and
+    the group's. A group on another server is a recipient itself (its followers are its own
+    server's to reach: it announces what it receives, FEP-1b12); a local group's followers
+    are reached directly."""
     groups = [group] if group is not None else []
+    remote_groups = [g for g in groups if not g.local]
     if story.visibility == Visibility.MEMBERS:
-        return Audience(followers_of=groups, shared_inboxes=False)
-    return Audience(followers=True, followers_of=groups)
+        return Audience(actors=remote_groups, followers_of=groups, shared_inboxes=False)
+    return Audience(followers=True, actors=remote_groups, followers_of=groups)
 
 
 def _wrap(kind: str, activity_id: str, author: Actor, document: dict[str, Any]) -> dict[str, Any]:

@@ -248,19 +248,6 @@ def test_likes_and_shares_from_peers_count(network: Network) -> None:
 
 # -- 5. an edit propagates ---------------------------------------------------------------------
 
-# fedcop bug, reported (fedcop/federation/content.py, not ours to change): a member's Update and
-# Delete of a story posted to a group on *another* server are never sent to that group.
-# send_update()/delete_story() address `_everyone_reached(story, group)`, i.e. the author's
-# followers plus `followers_of=[group]`, which for a remote group means only the group's
-# followers *on B*; the group actor itself is not in the audience (send_create() does put it
-# in `actors=[group]`). So A keeps the old copy, never announces the change, and the peers that
-# follow the group hear nothing. Strict: these start passing, and must be un-marked, when fixed.
-REMOTE_GROUP_NOT_TOLD = pytest.mark.xfail(
-    strict=True,
-    reason="content.py: a member's Update/Delete is not addressed to a group on another server",
-)
-BUG_TIMEOUT = 4.0  # the bug makes these wait for nothing: don't wait long
-
 
 def test_an_edit_is_served_by_the_origin_and_fetched_by_peers(network: Network) -> None:
     net = network
@@ -275,12 +262,13 @@ def test_an_edit_is_served_by_the_origin_and_fetched_by_peers(network: Network) 
     assert net.bovine.lookup_json(story.url)["name"] == "Huddles at ten, still"
 
 
-@REMOTE_GROUP_NOT_TOLD
 def test_an_edit_reaches_the_groups_server(network: Network) -> None:
     net = network
     story = _published["story"]
-    eventually(lambda: (_a_copy(net, story.url) or {}).get("title") == "Huddles at ten, still",
-               timeout=BUG_TIMEOUT, what="A's copy edited")  # fmt: skip
+    eventually(
+        lambda: (_a_copy(net, story.url) or {}).get("title") == "Huddles at ten, still",
+        what="A's copy edited",
+    )
 
 
 # -- 6. a delete leaves tombstones everywhere --------------------------------------------------
@@ -300,18 +288,18 @@ def test_a_delete_leaves_a_tombstone_at_the_origin(network: Network) -> None:
     assert net.b.api("GET", f"/stories/{story.b_id}", net.bob_token).status_code == 404
 
 
-@REMOTE_GROUP_NOT_TOLD
 def test_a_delete_reaches_the_groups_server_and_its_followers(network: Network) -> None:
     net = network
     story = _published["story"]
-    eventually(lambda: _a_copy(net, story.url) is None, timeout=BUG_TIMEOUT,
-               what="A dropped its copy")  # fmt: skip
+    eventually(lambda: _a_copy(net, story.url) is None, what="A dropped its copy")  # fmt: skip
     # A takes its boost back from the Mastodon-style followers (content.undo_announce).
-    undo = net.fedify.wait_for(lambda a: a["type"] == "Undo", timeout=BUG_TIMEOUT)
+    undo = net.fedify.wait_for(lambda a: a["type"] == "Undo")
     assert undo["actor"] == net.group
     assert undo["verified"] is True
-    eventually(lambda: any("Undo" in str(i) or "undo" in str(i) for i in net.bovine.inbox()),
-               timeout=BUG_TIMEOUT, what="bovine-herd got the Undo")  # fmt: skip
+    eventually(
+        lambda: any("Undo" in str(i) or "undo" in str(i) for i in net.bovine.inbox()),
+        what="bovine-herd got the Undo",
+    )
 
 
 # -- 7. a private group on C leaks nothing -----------------------------------------------------

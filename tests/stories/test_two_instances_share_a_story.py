@@ -56,3 +56,30 @@ async def test_story_from_b_in_a_group_on_a_with_a_comment_from_b(
     assert "<em>thank you</em>" in thread.content
     assert refreshed is not None
     assert refreshed.comment_count == 1
+
+
+async def test_an_edit_and_a_delete_on_b_reach_the_group_on_a(
+    home: AppState, away: AppState
+) -> None:
+    """The group on A is a recipient of the member's Update and Delete, as it was of the
+    Create: its followers are A's to reach, so A must hear of every change."""
+    await create_person(home.db, home.urls, "convenor")
+    await create_group(home.db, home.urls, "frailty", name="Frailty CoP", owner="convenor")
+    await create_person(away.db, away.urls, "bea")
+    await follow_services.follow(away.db, away.remote_actors, "bea", "@frailty@home.test")
+    await settle(home, away)
+    story = await stories.publish(away.db, away.urls, "bea", "@frailty@home.test", draft(),
+                                  actors=away.remote_actors)  # fmt: skip
+    await settle(home, away)
+
+    await stories.edit(away.db, away.urls, story.ap_id, "bea", draft(title="Huddles, revisited"))
+    await settle(home, away)
+    async with home.db() as session:
+        on_a = (await session.scalars(select(Story).where(Story.ap_id == story.ap_id))).one()
+    assert on_a.title == "Huddles, revisited"
+
+    await stories.delete(away.db, away.urls, story.ap_id, "bea")
+    await settle(home, away)
+    async with home.db() as session:
+        left = (await session.scalars(select(Story).where(Story.ap_id == story.ap_id))).all()
+    assert all(s.deleted_at is not None for s in left)
