@@ -54,6 +54,7 @@ async def verified_scope_signer(scope: Scope, state: AppState, body: bytes | Non
             actors=state.remote_actors,
             policy=state.policy,
             now=utcnow(),
+            own_host=state.settings.domain,  # a signature made for another server is a replay
         )
     except AuthenticationError as exc:
         headers = {"retry-after": "60"} if exc.status == 503 else None
