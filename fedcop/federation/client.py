@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from fedcop.federation.transport import (
+    MAX_CONNECTIONS_PER_HOST,
     AiohttpTransport,
     BodyTooLargeError,
     HttpxTransport,
@@ -80,7 +81,7 @@ class FederationClient:
         user_agent: str,
         guard: AddressGuard,
         transport: httpx.AsyncBaseTransport | None = None,
-        per_host: int = 8,
+        per_host: int = MAX_CONNECTIONS_PER_HOST,
     ) -> None:
         self.guard = guard
         self._transport: Transport = (

@@ -94,8 +94,16 @@ class _GuardedResolver(AbstractResolver):
         return None
 
 
+# Connections per host. What limits requests per host is the delivery worker's window (2 up to
+# `fedcop worker --per-host`, at most 100); this only bounds sockets, and must not be lower than
+# the window, or a far-away host's backlog is capped here (8 connections at 150 ms: 53/s).
+MAX_CONNECTIONS_PER_HOST = 100
+
+
 class AiohttpTransport:
-    def __init__(self, guard: AddressGuard, *, user_agent: str, per_host: int = 8) -> None:
+    def __init__(
+        self, guard: AddressGuard, *, user_agent: str, per_host: int = MAX_CONNECTIONS_PER_HOST
+    ) -> None:
         self._guard = guard
         self._user_agent = user_agent
         self._per_host = per_host
