@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from fedcop.ap.actors import actor_to_ap, minimal_actor_to_ap
 from fedcop.ap.collections import inline_collection, ordered_collection, ordered_collection_page
+from fedcop.federation.groups import is_member
 from fedcop.models import Actor, ActorType
 from fedcop.services import collections
 from fedcop.services.collections import counts_only, group_moderator_ids
@@ -60,7 +61,11 @@ async def actor_document(request: Request) -> Response:
     template = "group.html" if actor.type == ActorType.GROUP else "person.html"
     context = {"actor": actor, "handle": state.urls.handle(actor.username)}
     if actor.type == ActorType.GROUP:
-        context["moderators"] = await group_moderator_ids(state.db, actor)
+        # A private group's page names nobody: it is read unsigned, by anyone (None reads
+        # "shown to members only").
+        context["moderators"] = (
+            None if counts_only(actor) else await group_moderator_ids(state.db, actor)
+        )
         context["stories"] = await collections.public_stories(state.db, actor)
     response = state.templates.TemplateResponse(request, template, context)
     response.headers["vary"] = "Accept"
@@ -156,10 +161,26 @@ async def featured_collection(request: Request) -> Response:
 
 
 async def moderators_collection(request: Request) -> Response:
+    """The group's moderators (FEP-1b12 `attributedTo`). A private group names them only to
+    its members, in a request signed by one; anyone else learns how many, as with its other
+    collections."""
     actor = await _actor_for(request)
     await _require_authorized_fetch(request)
-    moderators = await group_moderator_ids(app_state(request).db, actor)
-    return _as2(request, inline_collection(f"{actor.ap_id}/moderators", moderators))
+    state = app_state(request)
+    moderators = await group_moderator_ids(state.db, actor)
+    collection_id = f"{actor.ap_id}/moderators"
+    if counts_only(actor) and not await _signed_by_member(request, actor):
+        document = ordered_collection(collection_id, len(moderators))
+        return _as2(request, document)
+    return _as2(request, inline_collection(collection_id, moderators))
+
+
+async def _signed_by_member(request: Request, group: Actor) -> bool:
+    if not is_signed(request):
+        return False
+    signer = await verified_signer(request)
+    async with app_state(request).db() as session:
+        return await is_member(session, group, signer.actor_id)
 
 
 def _actor_routes(prefix: str) -> list[Route]:

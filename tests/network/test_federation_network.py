@@ -385,7 +385,6 @@ def test_a_private_groups_stories_and_members_stay_inside(
 # tests/web/test_actor_documents.py expects it): a private group's moderators collection lists
 # its owner and moderators to anyone, and its HTML page names them, although
 # docs/federation.md says a private group's collections show counts only.
-@pytest.mark.xfail(strict=True, reason="web/actors.py: a private group names its moderators")
 def test_a_private_group_does_not_name_its_moderators_to_outsiders(
     network: Network, private_group: PrivateGroup
 ) -> None:

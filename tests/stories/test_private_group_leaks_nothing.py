@@ -63,3 +63,25 @@ async def test_members_only_is_the_only_choice_in_a_private_group(home: AppState
     await community(home, visibility="private")
     with pytest.raises(ValidationError, match="may be: members"):
         await publish(home, visibility="public")
+
+
+async def test_a_private_group_names_its_moderators_to_members_only(
+    home: AppState, net: InProcessNetwork, peer: FakePeer, outsider: FakePeer
+) -> None:
+    await community(home, visibility="private")
+    await follow_group(net, home, peer)
+    [request] = await follow_services.pending(home.db)
+    await follow_services.decide(home.db, request.id, approve=True)
+    await build_workers(home).run_until_idle()
+    convenor = "https://home.test/users/convenor"
+
+    for signer in (None, outsider):  # how many, never who
+        document = (await _get(net, f"{GROUP}/moderators", signer)).json()
+        assert document["totalItems"] == 1
+        assert convenor not in str(document)
+    async with httpx.AsyncClient(transport=net) as client:  # nor on its page
+        page = await client.get(GROUP, headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert convenor not in page.text
+    member_view = (await _get(net, f"{GROUP}/moderators", peer)).json()
+    assert member_view["orderedItems"] == [convenor]
