@@ -35,6 +35,7 @@ from fedcop.web.errors import http_exception_handler, unexpected_error_handler
 from fedcop.web.state import AppState
 from fedcop.web.throttle import InboxThrottle, ThrottleLimits
 from fedcop.worker import build_workers
+from fedcop.worker import run_workers as run_resilient
 
 log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -62,8 +63,11 @@ def create_app(
         try:
             state = app.state.fedcop = await build_state(settings, active_engine, network)
             stop = asyncio.Event()
+            # Riding out database outages as `fedcop worker` does (restarted once it answers).
             background = (
-                asyncio.create_task(build_workers(state).run(stop)) if run_workers else None
+                asyncio.create_task(run_resilient(lambda: build_workers(state), stop))
+                if run_workers
+                else None
             )
             try:
                 yield

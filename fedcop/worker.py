@@ -7,10 +7,13 @@ runs them on their own, as many processes as PostgreSQL is asked to serve.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from fedcop import db as database
 from fedcop.federation.delivery import DeliveryWorker
 from fedcop.federation.dispatch import HandlerContext
 from fedcop.federation.handlers import build_table
@@ -18,6 +21,11 @@ from fedcop.federation.processor import InboxProcessor
 from fedcop.models import utcnow
 from fedcop.services.keys import SignerCache
 from fedcop.web.state import AppState
+
+log = logging.getLogger(__name__)
+# Between restarts of the workers after the database went away: doubling, capped.
+FIRST_RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +66,34 @@ def build_workers(
             clock=clock,
         ),
     )
+
+
+async def run_workers(build: Callable[[], Workers], stop: asyncio.Event) -> None:
+    """Run the inbox processor and delivery worker until `stop`, riding out database outages.
+
+    If the database goes away (restart, failover, network), the queues' loops fail on their
+    next query. Rather than exit and wait for someone to restart the process, both loops are
+    stopped, and fresh ones start once the database answers again (retried with a doubling
+    delay). Rows leased when it happened are claimed again when their lease runs out: work is
+    done at least once, as after a crash. Any other error is a bug and ends the process.
+    """
+    delay = FIRST_RESTART_DELAY
+    while not stop.is_set():
+        round_stop = asyncio.Event()
+        workers = build()
+        loops = [asyncio.create_task(workers.inbox.run(round_stop)),
+                 asyncio.create_task(workers.delivery.run(round_stop))]  # fmt: skip
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([*loops, stopped], return_when=asyncio.FIRST_COMPLETED)
+        round_stop.set()  # one loop failed (or we are stopping): end the other one too
+        results = await asyncio.gather(*loops, return_exceptions=True)
+        stopped.cancel()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if not errors:
+            return
+        if not all(database.is_database_outage(e) for e in errors):
+            raise next(e for e in errors if not database.is_database_outage(e))
+        log.warning("database unavailable (%s); workers restart in %.1fs", errors[0], delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, MAX_RESTART_DELAY)

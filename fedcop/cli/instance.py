@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import signal
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -19,12 +16,7 @@ from fedcop.models import GroupVisibility
 from fedcop.services import actors as actor_services
 from fedcop.services.demo import seed_demo
 from fedcop.web.state import AppState
-from fedcop.worker import Workers, build_workers
-
-log = logging.getLogger(__name__)
-# Between restarts of the workers after the database went away: doubling, capped.
-FIRST_RESTART_DELAY = 0.5
-MAX_RESTART_DELAY = 10.0
+from fedcop.worker import build_workers, run_workers
 
 
 @main.command()
@@ -75,38 +67,6 @@ def worker(concurrency: int, per_host: int) -> None:
         )
 
     with_state(run)
-
-
-async def run_workers(build: Callable[[], Workers], stop: asyncio.Event) -> None:
-    """Run the inbox processor and delivery worker until `stop`, riding out database outages.
-
-    If the database goes away (restart, failover, network), the queues' loops fail on their
-    next query. Rather than exit and wait for someone to restart the process, both loops are
-    stopped, and fresh ones start once the database answers again (retried with a doubling
-    delay). Rows leased when it happened are claimed again when their lease runs out: work is
-    done at least once, as after a crash. Any other error is a bug and ends the process.
-    """
-    delay = FIRST_RESTART_DELAY
-    while not stop.is_set():
-        round_stop = asyncio.Event()
-        workers = build()
-        loops = [asyncio.create_task(workers.inbox.run(round_stop)),
-                 asyncio.create_task(workers.delivery.run(round_stop))]  # fmt: skip
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([*loops, stopped], return_when=asyncio.FIRST_COMPLETED)
-        round_stop.set()  # one loop failed (or we are stopping): end the other one too
-        results = await asyncio.gather(*loops, return_exceptions=True)
-        stopped.cancel()
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if not errors:
-            return
-        if not all(database.is_database_outage(e) for e in errors):
-            raise next(e for e in errors if not database.is_database_outage(e))
-        log.warning("database unavailable (%s); workers restart in %.1fs", errors[0], delay)
-        click.echo(f"fedcop worker: database unavailable ({errors[0]}); retrying in {delay:.1f}s")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        delay = min(delay * 2, MAX_RESTART_DELAY)
 
 
 @main.command()

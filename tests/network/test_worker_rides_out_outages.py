@@ -1,4 +1,4 @@
-"""`fedcop worker` rides out a database outage and stops on a bug (fedcop/cli/instance.py).
+"""`fedcop worker` (and `fedcop serve`) ride out a database outage, stop on a bug (worker.py).
 
 In-process and fast; the real thing, with a PostgreSQL restart under load, is in
 test_faults.py.
@@ -13,10 +13,9 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from fedcop.cli import instance
-from fedcop.cli.instance import run_workers
+from fedcop import worker as worker_module
 from fedcop.db import is_database_outage
-from fedcop.worker import Workers
+from fedcop.worker import Workers, run_workers
 
 
 @dataclass
@@ -46,7 +45,7 @@ class FakeWorkers:
 
 @pytest.fixture(autouse=True)
 def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instance, "FIRST_RESTART_DELAY", 0.01)
+    monkeypatch.setattr(worker_module, "FIRST_RESTART_DELAY", 0.01)
 
 
 async def test_workers_restart_after_the_database_went_away_and_stop_on_request() -> None:

@@ -20,10 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from fedcop.cli.base import with_state
-from fedcop.cli.instance import run_workers
 from fedcop.models import utcnow
 from fedcop.web.state import AppState
-from fedcop.worker import build_workers
+from fedcop.worker import build_workers, run_workers
 
 
 class FileClock:
