@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from typing import IO
 
 import httpx
 
@@ -32,32 +34,31 @@ def running_server(
     """Run `fedcop serve` on host:port (loopback) until the block ends; yield its base URL."""
     assert host.startswith("127."), "test servers bind loopback addresses only"
     command = fedcop_command("serve", "--host", host, "--port", str(port), *extra)
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://{host}:{port}"
-    try:
-        _wait_until_up(process, base_url)
-        yield base_url
-    finally:
-        process.terminate()
+    # Output goes to a file, not a pipe: nobody reads a pipe while the server runs, and a
+    # chatty server would block once the pipe's buffer (~64 KB) is full.
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT, text=True
+        )
+        base_url = f"http://{host}:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+            _wait_until_up(process, base_url, output)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
 
 
-def _wait_until_up(process: subprocess.Popen[str], base_url: str) -> None:
+def _wait_until_up(process: subprocess.Popen[str], base_url: str, output: IO[str]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"fedcop serve exited with {process.returncode}:\n{output}")
+            output.seek(0)
+            raise RuntimeError(f"fedcop serve exited with {process.returncode}:\n{output.read()}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{base_url}/nodeinfo/2.1", timeout=1).status_code == 200:
                 return
