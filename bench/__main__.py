@@ -30,19 +30,25 @@ BENCHMARKS = {
     "backlog": "bench.backlog",
     "soak": "bench.soak",
 }
+# Run only when named (`python -m bench instructions`): minutes under valgrind.
+ON_REQUEST = {
+    "instructions": "bench.instructions",
+}
 
 RunFunction = Callable[[list[str]], Coroutine[Any, Any, Result]]
 
 
 def load(name: str) -> RunFunction:
     # Imported only when selected, so one benchmark's dependencies never slow another's start.
-    module = importlib.import_module(BENCHMARKS[name])
+    module = importlib.import_module({**BENCHMARKS, **ON_REQUEST}[name])
     return cast(RunFunction, module.run)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(BENCHMARKS))
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=", ".join([*BENCHMARKS, *ON_REQUEST])
+    )
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the docs table")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is not met")
     parser.add_argument(
@@ -52,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         help="event loop; auto (uvloop if installed) is what `fedcop serve` gets from uvicorn",
     )
     args, rest = parser.parse_known_args(argv)
-    unknown = [name for name in args.names if name not in BENCHMARKS]
+    known = [*BENCHMARKS, *ON_REQUEST]
+    unknown = [name for name in args.names if name not in known]
     if unknown:
-        parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(known)}")
     names = args.names or list(BENCHMARKS)
     stamped = []
     for name in names:
