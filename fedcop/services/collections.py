@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, func, or_, select
 
 from fedcop.db import SessionMaker
@@ -75,7 +76,9 @@ _KEY = {"followers": Follow.id, "following": Follow.id, "outbox": OutboxActivity
 
 def _base(actor: Actor, name: str) -> Select[int, Any]:
     if name == "outbox":
-        return select(OutboxActivity.id.label("key"), OutboxActivity.activity.label("value")).where(
+        # `body`, the exact text every delivery POSTed, not the JSON column: orjson parses it
+        # several times faster than the column's json.loads (the outbox page's main cost).
+        return select(OutboxActivity.id.label("key"), OutboxActivity.body.label("value")).where(
             OutboxActivity.actor_id == actor.id, OutboxActivity.public
         )
     mine, theirs = (
@@ -91,8 +94,10 @@ def _base(actor: Actor, name: str) -> Select[int, Any]:
 
 
 def _item(name: str, value: Any) -> Any:
-    if name == "outbox" and isinstance(value, dict):
-        return {k: v for k, v in value.items() if k != "@context"}
+    if name == "outbox":
+        activity = orjson.loads(value)
+        activity.pop("@context", None)  # the page's own context covers its items
+        return activity
     return value
 
 
