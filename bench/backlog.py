@@ -51,9 +51,10 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import func, insert, select
 
+from bench.children import child_process
 from bench.followers import bench_settings, postgres_reachable, prepared_engine, scratch_database
 from bench.receiver import MAX_HEAD_BYTES, REFUSED, content_length, say
-from bench.report import ROOT, Result
+from bench.report import Result
 from fedcop.ap.remote import host_of
 from fedcop.app import build_state
 from fedcop.federation.client import FederationClient
@@ -183,33 +184,14 @@ class SlowReceiver:
 
 @contextlib.asynccontextmanager
 async def slow_receiver(delay: float, max_seconds: float) -> AsyncIterator[SlowReceiver]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    async with child_process(
         "bench.backlog",
         "--receive",
         f"--delay={delay}",
         f"--max-seconds={max_seconds}",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(30):
-            line = await process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the receiver exited (status {await process.wait()})")
-        yield SlowReceiver(process, int(json.loads(line)["port"]))
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        what="receiver",
+    ) as (process, port):
+        yield SlowReceiver(process, port)
 
 
 # -- the backlog ----------------------------------------------------------------------------

@@ -65,7 +65,8 @@ import asyncpg
 import httpx
 from sqlalchemy import select
 
-from bench.report import ROOT, Result, stamp, update_docs, write_json
+from bench.children import child_process
+from bench.report import Result, stamp, update_docs, write_json
 from bench.verify import (
     INBOX_PATH,
     SignedPost,
@@ -155,34 +156,15 @@ class Server:
 async def server_process(
     database_url: str, max_seconds: float, bare_key_file: str = ""
 ) -> AsyncIterator[Server]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    async with child_process(
         "bench.inbox",
         "--serve",
         f"--database-url={database_url}",
         f"--max-seconds={max_seconds}",
         f"--bare-key-file={bare_key_file}",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(30):
-            line = await process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the server exited (status {await process.wait()})")
-        yield Server(process, int(json.loads(line)["port"]))
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        what="server",
+    ) as (process, port):
+        yield Server(process, port)
 
 
 def process_cpu_seconds(pid: int) -> float | None:

@@ -50,9 +50,10 @@ import orjson
 from sqlalchemy import insert, select
 
 from bench.backlog import note
+from bench.children import child_process
 from bench.followers import postgres_reachable, scratch_database
 from bench.inbox import LoadRun, Server, percentile
-from bench.report import ROOT, Result
+from bench.report import Result
 from bench.verify import DOMAIN, settings_for
 from fedcop import db as database
 from fedcop.app import build_state, create_app
@@ -125,34 +126,15 @@ async def server_process(
     max_seconds: float, *, database_url: str = "", bare_document: str = ""
 ) -> AsyncIterator[Server]:
     """fedcop on `database_url`, or (with `bare_document`, a JSON file) the bare endpoint."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    async with child_process(
         "bench.reads",
         "--serve",
         f"--database-url={database_url}",
         f"--bare-document={bare_document}",
         f"--max-seconds={max_seconds}",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(30):
-            line = await process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the server exited (status {await process.wait()})")
-        yield Server(process, int(json.loads(line)["port"]))
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        what="server",
+    ) as (process, port):
+        yield Server(process, port)
 
 
 # -- the data -------------------------------------------------------------------------------

@@ -46,8 +46,9 @@ from pathlib import Path
 import aiohttp
 import orjson
 
+from bench.children import child_process
 from bench.inbox import Server, percentile, server_process, store_peer_key
-from bench.report import ROOT, Result
+from bench.report import Result
 from bench.verify import GROUP, INBOX_PATH, INBOX_URL, SignedPost, make_peer, sign_posts
 from fedcop.security.httpsig import load_private_key, sign_request
 from fedcop.security.keys import generate_key_pair
@@ -134,34 +135,15 @@ class Peer:
 
 @contextlib.asynccontextmanager
 async def peer_process(key_file: str, latency: float, max_seconds: float) -> AsyncIterator[Peer]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    async with child_process(
         "bench.unknown_keys",
         "--peer",
         f"--key-file={key_file}",
         f"--latency={latency}",
         f"--max-seconds={max_seconds}",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(30):
-            line = await process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the peer exited (status {await process.wait()})")
-        yield Peer(process, int(json.loads(line)["port"]))
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        what="peer",
+    ) as (process, port):
+        yield Peer(process, port)
 
 
 # -- requests -------------------------------------------------------------------------------
