@@ -110,7 +110,7 @@ def serve(database_url: str, max_seconds: float, bare_key_file: str = "") -> Non
     app = (
         bare_app(Path(bare_key_file).read_text())
         if bare_key_file
-        else create_app(settings_for(database_url))
+        else create_app(settings_for(database_url), freeze_after_startup=True)  # as fedcop serve
     )
     config = uvicorn.Config(
         app,

@@ -416,7 +416,7 @@ def _serve_main(argv: list[str]) -> int:
     if args.bare_document:
         app = bare_json_app(orjson.loads(Path(args.bare_document).read_bytes()))
     else:
-        app = create_app(settings_for(args.database_url))
+        app = create_app(settings_for(args.database_url), freeze_after_startup=True)
     serve(app, args.max_seconds)
     return 0
 

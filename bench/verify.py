@@ -62,6 +62,7 @@ TARGET_RATIO = 0.50
 DOMAIN = "fedcop.bench.test"  # .test (RFC 2606): never a real name
 PEER_HOST = "peer.bench.test"
 GROUP = f"https://{DOMAIN}/groups/bench"
+WARM_UP = 500  # requests through each app before it is measured
 INBOX_PATH = "/inbox"
 INBOX_URL = f"https://{DOMAIN}{INBOX_PATH}"
 
@@ -227,7 +228,12 @@ async def in_process_app(database_url: str, peer: FakePeer) -> AsyncIterator[Sta
     net = InProcessNetwork()
     net.add_handler(peer.host, peer.handler)
     engine = create_engine(database_url)
-    app = create_app(settings_for(database_url), engine=engine, network=net.as_network())
+    app = create_app(
+        settings_for(database_url),
+        engine=engine,
+        network=net.as_network(),
+        freeze_after_startup=True,  # as `fedcop serve` does
+    )
     try:
         async with app.router.lifespan_context(app):
             yield app
@@ -338,18 +344,20 @@ async def run(argv: list[str]) -> Result:
     args = parse_args(argv)
     peer = make_peer()
     started = time.perf_counter()
-    warm = sign_posts(peer, range(1, 2))
-    posts = sign_posts(peer, range(2, args.requests + 2))
-    print(f"   signed {len(posts) + 1} requests in {time.perf_counter() - started:.1f}s")
+    warm = sign_posts(peer, range(1, WARM_UP + 2))
+    posts = sign_posts(peer, range(WARM_UP + 2, WARM_UP + args.requests + 2))
+    print(f"   signed {len(posts) + len(warm)} requests in {time.perf_counter() - started:.1f}s")
     bare = bare_app(peer.keys.public_pem)
     with tempfile.TemporaryDirectory(prefix="fedcop-bench-") as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'verify.db'}"
         async with in_process_app(url, peer) as app:
-            warm_up = await drive(app, warm, 1)  # fetches and caches the peer's key
+            warm_up = await drive(app, warm[:1], 1)  # fetches and caches the peer's key
             if warm_up.statuses != {202: 1}:
                 raise RuntimeError(f"warm-up failed: {warm_up.statuses}")
+            # Warmed like the bare app below (the interpreter specialises hot code on use).
+            await drive(app, warm[1:], args.concurrency)
             driver = await drive(null_app, posts, args.concurrency)
-            await drive(bare, posts[:500], args.concurrency)  # warm the bare app too
+            await drive(bare, posts[:WARM_UP], args.concurrency)  # warm the bare app too
             # Bracket fedcop's run with both baselines: loop, bare app | fedcop | bare, loop.
             loop_before = bare_verify_rate(posts, peer.keys.public_pem, args.baseline_seconds)
             bare_before = await drive(bare, posts, args.concurrency)

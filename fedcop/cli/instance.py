@@ -35,7 +35,7 @@ def serve(host: str, port: int, demo: bool, workers: bool) -> None:
     if demo:
         with_state(lambda state: _print_demo(state))
     config = uvicorn.Config(
-        create_app(settings, run_workers=workers),
+        create_app(settings, run_workers=workers, freeze_after_startup=True),
         host=host,
         port=port,
         log_level=settings.log_level,
