@@ -97,9 +97,10 @@ class FederationClient:
         self._signing_pool.shutdown(wait=False)
 
     async def _sign(self, sign: Callable[..., dict[str, str]], *args: Any) -> dict[str, str]:
-        # RSA signing is ~45% of a delivery's CPU and `cryptography` releases the GIL while it
-        # signs, so signing on a small pool overlaps it with the event loop's own work
-        # (measured: fan-out 0.46 -> 0.55-0.79 of the raw signing rate; docs/performance.md).
+        # RSA signing is ~45% of a delivery's CPU and `cryptography` (47 and later,
+        # pyca/cryptography#14370) releases the GIL while it signs, so signing on a small pool
+        # overlaps it with the event loop's own work (fan-out 0.45-0.52 of the raw signing
+        # rate with 45.0.7, which holds the GIL, 0.69-0.76 with 50.0.2; docs/performance.md).
         return await asyncio.get_running_loop().run_in_executor(
             self._signing_pool, functools.partial(sign, *args)
         )
