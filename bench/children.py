@@ -35,9 +35,14 @@ async def child_process(
     finally:
         if process.stdin is not None:
             process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
+        await wait_or_kill(process, 10)
+
+
+async def wait_or_kill(process: asyncio.subprocess.Process, seconds: float) -> None:
+    """Give a child that was told to stop `seconds` to exit, then kill it."""
+    try:
+        async with asyncio.timeout(seconds):
             await process.wait()
+    except TimeoutError:
+        process.kill()
+        await process.wait()

@@ -29,6 +29,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.baseline import SignRate, rsa_sign_rate
+from bench.children import wait_or_kill
 from bench.report import Result
 from fedcop.federation.client import FederationClient, FetchError, Signer
 from fedcop.security.httpsig import load_private_key
@@ -151,12 +152,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     # Closing stdin is the receiver's signal to exit; kill it only if it does not.
     if process.stdin is not None:
         process.stdin.close()
-    try:
-        async with asyncio.timeout(5):
-            await process.wait()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
+    await wait_or_kill(process, 5)
 
 
 def _process_cpu_seconds(pid: int) -> float | None:

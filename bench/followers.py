@@ -47,6 +47,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.baseline import SignRate, rsa_sign_rate
+from bench.children import wait_or_kill
 from bench.receiver import MAX_HEAD_BYTES, REFUSED, content_length, say
 from bench.report import Result
 from fedcop import db as database
@@ -283,12 +284,7 @@ async def receiver_process(hosts: int, max_seconds: float) -> AsyncIterator[Rece
     finally:
         if process.stdin is not None:
             process.stdin.close()
-        try:
-            async with asyncio.timeout(5):
-                await process.wait()
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await wait_or_kill(process, 5)
 
 
 async def _read_message(process: asyncio.subprocess.Process) -> dict[str, Any]:

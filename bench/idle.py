@@ -35,6 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from bench.children import wait_or_kill
 from bench.followers import (
     bench_settings,
     postgres_reachable,
@@ -175,12 +176,7 @@ async def child(
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            await wait_or_kill(process, 10)
 
 
 def cpu_seconds(pid: int) -> float:
