@@ -148,6 +148,17 @@ _POSTGRES_INSERT = (
 )
 
 
+# What a connection the server dropped raises on its next use. A terminated backend can also
+# leave asyncpg's protocol mid-state ("cannot switch to state 13; another operation is in
+# progress", InternalClientError) rather than closed.
+_BROKEN_CONNECTION = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+
+
 class _PostgresWriter:
     """The batch INSERT on an asyncpg connection of the writer's own: one prepared statement,
     one pipelined `executemany` (atomic: all rows or none) and its commit, one round trip.
@@ -173,7 +184,7 @@ class _PostgresWriter:
             try:
                 await connection.executemany(_POSTGRES_INSERT, records)
                 return
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            except _BROKEN_CONNECTION:
                 await self.aclose()
                 if attempt == 2:
                     raise

@@ -30,7 +30,7 @@ from fedcop.web.state import AppState
 
 MAX_INBOX_BYTES = 1_000_000
 STORAGE_ERRORS = (SQLAlchemyError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError,
-                  OSError)  # fmt: skip
+                  asyncpg.InternalClientError, OSError)  # fmt: skip
 log = logging.getLogger(__name__)
 _ACCEPTED_START = {"type": "http.response.start", "status": 202,
                    "headers": [(b"content-length", b"0")]}  # fmt: skip
