@@ -1,12 +1,18 @@
-"""Helper processes of the benchmarks: servers, peers and receivers started as `python -m`."""
+"""Helper processes of the benchmarks: servers, peers and receivers started as `python -m`.
+
+`child_process` is the benchmark's side; `serve_app` the side of a child serving an ASGI app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import socket
 import sys
+import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 from bench.report import ROOT
 
@@ -46,3 +52,40 @@ async def wait_or_kill(process: asyncio.subprocess.Process, seconds: float) -> N
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+def serve_app(app: Any, max_seconds: float) -> None:
+    """In a child: serve `app` under uvicorn (the settings `fedcop serve` uses that matter here)
+    on 127.0.0.1:<free port>, print {"port": P} once it is up, and stop when stdin closes (the
+    benchmark closed the pipe or died) or after `max_seconds`."""
+    import uvicorn
+    import uvloop
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # loopback only
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=True, backlog=2048)
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            server.should_exit = True
+
+        def watch_stdin() -> None:
+            sys.stdin.buffer.read()  # returns at EOF
+            loop.call_soon_threadsafe(stop)
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+        loop.call_later(max_seconds, stop)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        # uvicorn says it is up through a plain attribute, so poll it.
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        print(json.dumps({"port": port}), flush=True)
+        await serving
+
+    uvloop.run(main())

@@ -46,13 +46,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -65,7 +62,7 @@ import asyncpg
 import httpx
 from sqlalchemy import select
 
-from bench.children import child_process
+from bench.children import child_process, serve_app
 from bench.report import Result, stamp, update_docs, write_json
 from bench.verify import (
     INBOX_PATH,
@@ -100,47 +97,12 @@ def serve(database_url: str, max_seconds: float, bare_key_file: str = "") -> Non
     With `bare_key_file` (a PEM public key) the bare baseline app runs instead of fedcop, under
     exactly the same uvicorn settings.
     """
-    import uvicorn
-    import uvloop
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # loopback only
-    port = sock.getsockname()[1]
     app = (
         bare_app(Path(bare_key_file).read_text())
         if bare_key_file
         else create_app(settings_for(database_url), freeze_after_startup=True)  # as fedcop serve
     )
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=True,
-        backlog=2048,
-    )
-    server = uvicorn.Server(config)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-
-        def stop() -> None:
-            server.should_exit = True
-
-        def watch_stdin() -> None:
-            sys.stdin.buffer.read()  # returns at EOF: the benchmark closed the pipe or died
-            loop.call_soon_threadsafe(stop)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
-        loop.call_later(max_seconds, stop)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        # uvicorn says it is up through a plain attribute, so poll it.
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        print(json.dumps({"port": port}), flush=True)
-        await serving
-
-    uvloop.run(main())
+    serve_app(app, max_seconds)
 
 
 class Server:

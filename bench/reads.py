@@ -33,11 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -50,7 +47,7 @@ import orjson
 from sqlalchemy import insert, select
 
 from bench.backlog import note
-from bench.children import child_process
+from bench.children import child_process, serve_app
 from bench.followers import postgres_reachable, scratch_database
 from bench.inbox import LoadRun, Server, percentile
 from bench.report import Result
@@ -85,40 +82,6 @@ def bare_json_app(document: dict[str, Any]) -> Any:
         return JSONResponse(document, media_type=AS2)
 
     return Starlette(routes=[Route(BARE_PATH, endpoint)])
-
-
-def serve(app: Any, max_seconds: float) -> None:
-    """Serve `app` under uvicorn on 127.0.0.1:<free port>; print {"port": P} once it is up."""
-    import uvicorn
-    import uvloop
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # loopback only
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=True, backlog=2048)
-    )
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-
-        def stop() -> None:
-            server.should_exit = True
-
-        def watch_stdin() -> None:
-            sys.stdin.buffer.read()  # returns at EOF: the benchmark closed the pipe or died
-            loop.call_soon_threadsafe(stop)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
-        loop.call_later(max_seconds, stop)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        print(json.dumps({"port": port}), flush=True)
-        await serving
-
-    uvloop.run(main())
 
 
 @contextlib.asynccontextmanager
@@ -417,7 +380,7 @@ def _serve_main(argv: list[str]) -> int:
         app = bare_json_app(orjson.loads(Path(args.bare_document).read_bytes()))
     else:
         app = create_app(settings_for(args.database_url), freeze_after_startup=True)
-    serve(app, args.max_seconds)
+    serve_app(app, args.max_seconds)
     return 0
 
 
