@@ -67,31 +67,14 @@ def create_app(
         try:
             state = app.state.fedcop = await build_state(settings, active_engine, network)
             if freeze_after_startup:
-                # Everything made so far (modules, mappers, templates, state) lives as long as
-                # the process; frozen, the collector stops walking it again on every full
-                # collection (the first 8,000 inbox requests: 166 -> 124 µs of CPU each).
-                gc.collect()
-                gc.freeze()
-            stop = asyncio.Event()
-            # Riding out database outages as `fedcop worker` does (restarted once it answers).
-            background = (
-                asyncio.create_task(run_resilient(lambda: build_workers(state), stop))
-                if run_workers
-                else None
-            )
-            try:
+                _freeze_startup_objects()
+            async with _serving(state, run_workers=run_workers):
                 yield
-            finally:
-                stop.set()
-                if background is not None:
-                    await background
-                await state.inbox_writer.aclose()
-                await state.client.aclose()
         finally:
             if own_engine:
                 await active_engine.dispose()
 
-    app = Starlette(
+    return Starlette(
         # The inbox first: it takes most of the requests, and routes are matched in order.
         routes=inbox.routes
         + wellknown.routes
@@ -107,7 +90,34 @@ def create_app(
         lifespan=lifespan,
         middleware=[Middleware(InboxThrottle, limits=throttle_limits(settings))],
     )
-    return app
+
+
+def _freeze_startup_objects() -> None:
+    # Everything made so far (modules, mappers, templates, state) lives as long as the process;
+    # frozen, the collector stops walking it again on every full collection (the first 8,000
+    # inbox requests: 166 -> 124 µs of CPU each).
+    gc.collect()
+    gc.freeze()
+
+
+@contextlib.asynccontextmanager
+async def _serving(state: AppState, *, run_workers: bool) -> AsyncIterator[None]:
+    """While the app serves: the background queues if asked for (riding out database outages
+    as `fedcop worker` does), then a clean shutdown of them, the inbox writer and the client."""
+    stop = asyncio.Event()
+    background = (
+        asyncio.create_task(run_resilient(lambda: build_workers(state), stop))
+        if run_workers
+        else None
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        if background is not None:
+            await background
+        await state.inbox_writer.aclose()
+        await state.client.aclose()
 
 
 def throttle_limits(settings: Settings) -> ThrottleLimits:
