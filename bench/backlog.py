@@ -46,14 +46,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select
 
 from bench.children import child_process
 from bench.followers import bench_settings, postgres_reachable, prepared_engine, scratch_database
-from bench.receiver import MAX_HEAD_BYTES, REFUSED, content_length, say
+from bench.receiver import RequestProtocol, say
 from bench.report import Result
 from fedcop.ap.remote import host_of
 from fedcop.app import build_state
@@ -91,42 +91,22 @@ class SlowCounts:
         }
 
 
-class SlowInboxProtocol(asyncio.Protocol):
+class SlowInboxProtocol(RequestProtocol):
     """Answers each request `delay` seconds after it arrived, in order, over keep-alive."""
 
     def __init__(self, counts: SlowCounts, delay: float) -> None:
+        super().__init__()
         self._counts = counts
         self._delay = delay
-        self._buffer = bytearray()
-        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
+        super().connection_made(transport)
         self._counts.connections += 1
 
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while self._transport is not None and self._take_one_request():
-            pass
-
-    def _take_one_request(self) -> bool:
-        head_end = self._buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
-                self._refuse()
-            return False
-        length = content_length(bytes(self._buffer[:head_end]))
-        if length is None:
-            self._refuse()
-            return False
-        request_end = head_end + 4 + length
-        if len(self._buffer) < request_end:
-            return False
-        del self._buffer[:request_end]
+    def on_request(self, head: bytes) -> None:
         self._counts.in_flight += 1
         self._counts.peak_in_flight = max(self._counts.peak_in_flight, self._counts.in_flight)
         asyncio.get_running_loop().call_later(self._delay, self._answer)
-        return True
 
     def _answer(self) -> None:
         self._counts.in_flight -= 1
@@ -134,15 +114,8 @@ class SlowInboxProtocol(asyncio.Protocol):
             self._counts.posts += 1  # counted when answered: the sender has its 202
             self._transport.write(ACCEPTED)
 
-    def _refuse(self) -> None:
+    def on_refused(self) -> None:
         self._counts.bad += 1
-        if self._transport is not None:
-            self._transport.write(REFUSED)
-            self._transport.close()
-            self._transport = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
 
 
 async def receiver_main(delay: float, max_seconds: float) -> None:

@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import insert, select, update
@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.baseline import SignRate, rsa_sign_rate
 from bench.children import wait_or_kill
-from bench.receiver import MAX_HEAD_BYTES, REFUSED, content_length, say
+from bench.receiver import RequestProtocol, say
 from bench.report import Result
 from fedcop import db as database
 from fedcop.ap.remote import host_of
@@ -130,61 +130,31 @@ class HostInbox:
         self.connections: set[FollowerInboxProtocol] = set()
 
 
-class FollowerInboxProtocol(asyncio.Protocol):
+class FollowerInboxProtocol(RequestProtocol):
     """bench/receiver.py's protocol, counting per inbox URL and answering as its host says."""
 
     def __init__(self, host: HostInbox, tally: Tally) -> None:
+        super().__init__()
         self._host = host
         self._tally = tally
-        self._buffer = bytearray()
-        self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
+        super().connection_made(transport)
         self._host.connections.add(self)
         self._tally.connections += 1
 
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while self._transport is not None and self._take_one_request():
-            pass
-
-    def _take_one_request(self) -> bool:
-        head_end = self._buffer.find(b"\r\n\r\n")
-        if head_end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
-                self._refuse()
-            return False
-        head = bytes(self._buffer[:head_end])
-        length = content_length(head)
-        if length is None:
-            self._refuse()
-            return False
-        request_end = head_end + 4 + length
-        if len(self._buffer) < request_end:
-            return False
-        del self._buffer[:request_end]
+    def on_request(self, head: bytes) -> None:
         parts = head.split(b"\r\n", 1)[0].split(b" ")
         path = parts[1].decode("latin-1") if len(parts) == 3 else "?"
         answer = self._host.answer
         self._tally.answered[answer][self._host.address + path] += 1
-        assert self._transport is not None
-        self._transport.write(ANSWERS[answer])
-        return True
+        self.answer(ANSWERS[answer])
 
-    def _refuse(self) -> None:
+    def on_refused(self) -> None:
         self._tally.bad += 1
-        if self._transport is not None:
-            self._transport.write(REFUSED)
-            self.drop()
-
-    def drop(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
+        super().connection_lost(exc)
         self._host.connections.discard(self)
 
 

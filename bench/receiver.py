@@ -55,22 +55,22 @@ class Counts:
         }
 
 
-class InboxProtocol(asyncio.Protocol):
-    def __init__(self, counts: Counts) -> None:
-        self._counts = counts
+class RequestProtocol(asyncio.Protocol):
+    """Splits a connection's bytes into Content-Length-framed HTTP requests: a read may end
+    one request and start the next, and a client may pipeline. Each whole request goes to
+    `on_request` with its head; anything else is refused with a 501 and the connection closed
+    (`on_refused` counts it). The benchmarks' receivers answer in their subclasses."""
+
+    def __init__(self) -> None:
         self._buffer = bytearray()
-        self._address = "?"
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports quack like asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
-        self._address = str(transport.get_extra_info("sockname")[0])
-        self._counts.connections += 1  # keep-alive working shows as few connections per POST
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        # Loop: a client may pipeline, and one read can end one request and start the next.
         while self._transport is not None and self._take_one_request():
             pass
 
@@ -80,7 +80,8 @@ class InboxProtocol(asyncio.Protocol):
             if len(self._buffer) > MAX_HEAD_BYTES:
                 self._refuse()
             return False
-        length = content_length(bytes(self._buffer[:head_end]))
+        head = bytes(self._buffer[:head_end])
+        length = content_length(head)
         if length is None:
             self._refuse()
             return False
@@ -88,21 +89,52 @@ class InboxProtocol(asyncio.Protocol):
         if len(self._buffer) < request_end:
             return False
         del self._buffer[:request_end]
-        # Counted before answering, so once the sender has its 202 the count is final.
-        self._counts.per_address[self._address] += 1
-        assert self._transport is not None
-        self._transport.write(ACCEPTED)
+        self.on_request(head)
         return True
 
+    def on_request(self, head: bytes) -> None:
+        raise NotImplementedError
+
+    def on_refused(self) -> None:
+        """A request that was not Content-Length framed (or a head too large)."""
+
+    def answer(self, response: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(response)
+
     def _refuse(self) -> None:
-        self._counts.bad += 1
+        self.on_refused()
         if self._transport is not None:
             self._transport.write(REFUSED)
+            self.drop()
+
+    def drop(self) -> None:
+        if self._transport is not None:
             self._transport.close()
             self._transport = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+
+
+class InboxProtocol(RequestProtocol):
+    def __init__(self, counts: Counts) -> None:
+        super().__init__()
+        self._counts = counts
+        self._address = "?"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._address = str(transport.get_extra_info("sockname")[0])
+        self._counts.connections += 1  # keep-alive working shows as few connections per POST
+
+    def on_request(self, head: bytes) -> None:
+        # Counted before answering, so once the sender has its 202 the count is final.
+        self._counts.per_address[self._address] += 1
+        self.answer(ACCEPTED)
+
+    def on_refused(self) -> None:
+        self._counts.bad += 1
 
 
 def content_length(head: bytes) -> int | None:
