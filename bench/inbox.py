@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -239,17 +239,30 @@ async def post_all(
     session: aiohttp.ClientSession, server: Server, posts: list[SignedPost], connections: int
 ) -> LoadRun:
     url = f"http://127.0.0.1:{server.port}{INBOX_PATH}"
+
+    async def one(number: int) -> str:
+        post = posts[number]
+        async with session.post(url, data=post.body, headers=post.headers) as response:
+            await response.read()
+            return str(response.status)
+
+    return await run_load(server, len(posts), connections, one)
+
+
+async def run_load(
+    server: Server, requests: int, connections: int, one: Callable[[int], Awaitable[str]]
+) -> LoadRun:
+    """Requests 0 … requests-1, each sent by `one(number)` (returning its status), from
+    `connections` workers at once; latencies, statuses and both sides' CPU time."""
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
-    queue = iter(posts)
+    queue = iter(range(requests))
 
     async def worker() -> None:
-        for post in queue:
+        for number in queue:
             start = time.perf_counter()
             try:
-                async with session.post(url, data=post.body, headers=post.headers) as response:
-                    await response.read()
-                    statuses[str(response.status)] += 1
+                statuses[await one(number)] += 1
             except aiohttp.ClientError as exc:
                 statuses[f"error: {type(exc).__name__}"] += 1
             latencies.append(time.perf_counter() - start)
@@ -257,13 +270,13 @@ async def post_all(
     server_cpu = server.cpu_seconds()
     client_cpu = time.process_time()
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(connections, len(posts)))))
+    await asyncio.gather(*(worker() for _ in range(min(connections, requests))))
     seconds = time.perf_counter() - start
     client_cpu = time.process_time() - client_cpu
     server_cpu_after = server.cpu_seconds()
     latencies.sort()
     return LoadRun(
-        requests=len(posts),
+        requests=requests,
         seconds=seconds,
         statuses=dict(statuses),
         p50_ms=1000 * percentile(latencies, 0.50),

@@ -31,12 +31,9 @@ Run: `python -m bench reads [--requests 4000] [--connections 32] [--outbox 60]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 import tempfile
-import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,7 +46,7 @@ from sqlalchemy import insert, select
 from bench.backlog import note
 from bench.children import child_process, serve_app
 from bench.followers import postgres_reachable, scratch_database
-from bench.inbox import LoadRun, Server, percentile
+from bench.inbox import LoadRun, Server, run_load
 from bench.report import Result
 from bench.verify import DOMAIN, settings_for
 from fedcop import db as database
@@ -149,46 +146,16 @@ async def get_all(
     """`requests` GETs of `path` over `connections` keep-alive connections."""
     url = f"http://127.0.0.1:{server.port}{path}"
     headers = {"Accept": AS2, "Host": DOMAIN}
-    statuses: Counter[str] = Counter()
-    latencies: list[float] = []
-    remaining = iter(range(requests))
 
-    async def worker() -> None:
-        for _ in remaining:
-            start = time.perf_counter()
-            try:
-                async with session.get(url, headers=headers) as response:
-                    body = await response.read()
-                    status = str(response.status)
-                    if expect_body is not None and status == "200" and body != expect_body:
-                        status = "200 but a different body"
-                    statuses[status] += 1
-            except aiohttp.ClientError as exc:
-                statuses[f"error: {type(exc).__name__}"] += 1
-            latencies.append(time.perf_counter() - start)
+    async def one(_: int) -> str:
+        async with session.get(url, headers=headers) as response:
+            body = await response.read()
+            status = str(response.status)
+            if expect_body is not None and status == "200" and body != expect_body:
+                return "200 but a different body"
+            return status
 
-    server_cpu = server.cpu_seconds()
-    client_cpu = time.process_time()
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(connections, requests))))
-    seconds = time.perf_counter() - start
-    client_cpu = time.process_time() - client_cpu
-    server_cpu_after = server.cpu_seconds()
-    latencies.sort()
-    return LoadRun(
-        requests=requests,
-        seconds=seconds,
-        statuses=dict(statuses),
-        p50_ms=1000 * percentile(latencies, 0.50),
-        p99_ms=1000 * percentile(latencies, 0.99),
-        max_ms=1000 * latencies[-1],
-        server_cpu_seconds=(
-            None
-            if server_cpu is None or server_cpu_after is None
-            else server_cpu_after - server_cpu
-        ),
-        client_cpu_seconds=client_cpu,
-    )
+    return await run_load(server, requests, connections, one)
 
 
 def print_run(label: str, run: LoadRun) -> None:
