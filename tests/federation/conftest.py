@@ -29,6 +29,5 @@ async def home(
 @pytest.fixture
 def peer(net: InProcessNetwork) -> FakePeer:
     """A Mastodon-shaped remote actor at https://peer.test/users/remote."""
-    fake = FakePeer("peer.test")
-    net.add_handler(fake.host, fake.handler)
+    fake = net.add_peer(FakePeer("peer.test"))
     return fake

@@ -94,8 +94,7 @@ async def test_concurrent_lookups_share_one_fetch(home: AppState, net: InProcess
 async def test_gotosocial_style_key_id_resolves_to_its_owner(
     home: AppState, net: InProcessNetwork
 ) -> None:
-    gts = FakePeer("gts.test", username="alice", key_style="path")
-    net.add_handler(gts.host, gts.handler)
+    gts = net.add_peer(FakePeer("gts.test", username="alice", key_style="path"))
     key = await home.remote_actors.key(gts.key_id)
     assert key.ap_id == gts.actor_id
     assert key.key_id == "https://gts.test/users/alice/main-key"

@@ -74,8 +74,7 @@ async def test_nobody_can_undo_someone_elses_follow(
     follow = follow_activity(peer, GROUP)
     await post_signed(net, peer, f"{GROUP}/inbox", follow)
     await workers.run_until_idle()
-    other = FakePeer("other.test")
-    net.add_handler(other.host, other.handler)
+    other = net.add_peer(FakePeer("other.test"))
     forged = {"id": f"{other.actor_id}#undo/1", "type": "Undo", "actor": other.actor_id,
               "object": follow}  # fmt: skip
     response = await post_signed(net, other, "https://home.test/inbox", forged)

@@ -237,8 +237,7 @@ async def test_spoofed_actors_and_ids_and_re_signed_activities_are_refused(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     before = await _warm(home, net, peer)
-    victim = FakePeer("victim.test", username="v")
-    net.add_handler(victim.host, victim.handler)
+    victim = net.add_peer(FakePeer("victim.test", username="v"))
     # The peer signs an activity claiming to be the victim's: 401, the victim never asked.
     spoofed = json.dumps({"id": f"{victim.actor_id}#follows/1", "type": "Follow",
                           "actor": victim.actor_id, "object": GROUP}).encode()  # fmt: skip
@@ -253,8 +252,7 @@ async def test_spoofed_actors_and_ids_and_re_signed_activities_are_refused(
     assert response.status_code == 400
     await _refused_and_unchanged(home, before, response)
     # The peer's own activity, re-signed by a relay: 401 (only the actor may sign it).
-    relay = FakePeer("relay.test", username="relay")
-    net.add_handler(relay.host, relay.handler)
+    relay = net.add_peer(FakePeer("relay.test", username="relay"))
     body = json.dumps(follow_activity(peer, GROUP, 50)).encode()
     response = await _send(net, body, _signed(relay, body))
     assert response.status_code == 401
@@ -293,8 +291,7 @@ async def test_replays_are_stored_once_or_refused(
 async def test_a_stale_replay_is_401_before_any_key_fetch(
     home: AppState, net: InProcessNetwork
 ) -> None:
-    stranger = FakePeer("stranger.test")
-    net.add_handler(stranger.host, stranger.handler)
+    stranger = net.add_peer(FakePeer("stranger.test"))
     before = await _snapshot(home)
     body = json.dumps(follow_activity(stranger, GROUP)).encode()
     old = http_date(utcnow() - timedelta(hours=3))

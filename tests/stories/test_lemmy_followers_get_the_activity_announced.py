@@ -60,8 +60,7 @@ async def test_a_lemmy_members_post_is_announced_as_its_create_to_lemmy_and_as_a
     home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
 ) -> None:
     await community(home)
-    member = FakePeer("member.test", software="lemmy")
-    net.add_handler(member.host, member.handler)
+    member = net.add_peer(FakePeer("member.test", software="lemmy"))
     await _join(net, home, member, *followers.values())
 
     create = create_activity(member, _page(member))
@@ -121,8 +120,7 @@ async def test_edits_likes_replies_and_deletion_reach_lemmy_wrapped_and_mastodon
     home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
 ) -> None:
     await community(home)
-    member = FakePeer("member.test", software="lemmy")
-    net.add_handler(member.host, member.handler)
+    member = net.add_peer(FakePeer("member.test", software="lemmy"))
     lemmy, mastodon = followers["lemmy"], followers["mastodon"]
     await _join(net, home, member, lemmy, mastodon)
     page = _page(member)
@@ -238,8 +236,7 @@ async def test_a_moderators_removal_reaches_lemmy_as_a_delete_with_a_reason(
     home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
 ) -> None:
     await community(home)
-    member = FakePeer("member.test", software="lemmy")
-    net.add_handler(member.host, member.handler)
+    member = net.add_peer(FakePeer("member.test", software="lemmy"))
     lemmy, mastodon = followers["lemmy"], followers["mastodon"]
     await _join(net, home, member, lemmy, mastodon)
     page = _page(member)

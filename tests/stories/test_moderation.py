@@ -118,8 +118,7 @@ async def test_a_silenced_servers_posts_are_kept_but_not_amplified(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     await community(home)
-    other = FakePeer("other.test")
-    net.add_handler(other.host, other.handler)
+    other = net.add_peer(FakePeer("other.test"))
     await follow_group(net, home, peer)
     await follow_group(net, home, other)
     await block_domain(home.db, "peer.test", "silence", "noisy")

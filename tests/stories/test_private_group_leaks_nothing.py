@@ -22,8 +22,7 @@ async def _get(net: InProcessNetwork, url: str, signer: FakePeer | None = None) 
 
 @pytest.fixture
 async def outsider(net: InProcessNetwork) -> FakePeer:
-    fake = FakePeer("outsider.test")
-    net.add_handler(fake.host, fake.handler)
+    fake = net.add_peer(FakePeer("outsider.test"))
     return fake
 
 

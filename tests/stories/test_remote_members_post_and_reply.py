@@ -30,8 +30,7 @@ async def test_a_member_posts_to_the_group_and_every_follower_sees_it(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     await community(home)
-    other = FakePeer("other.test")
-    net.add_handler(other.host, other.handler)
+    other = net.add_peer(FakePeer("other.test"))
     await follow_group(net, home, peer)  # following an open group makes the peer a member
     await follow_group(net, home, other)
 
@@ -52,8 +51,7 @@ async def test_a_non_member_cannot_post_through_the_group(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     await community(home, visibility="approval")
-    other = FakePeer("other.test")
-    net.add_handler(other.host, other.handler)
+    other = net.add_peer(FakePeer("other.test"))
     await follow_group(net, home, other)  # pending: not a member
     page = _lemmy_page(peer)
     await post_signed(net, peer, f"{GROUP}/inbox", create_activity(peer, page))
@@ -149,8 +147,7 @@ async def test_mentioning_the_group_from_mastodon_posts_to_it(
 ) -> None:
     """Guppe-style: a member's public post that mentions @frailty@home.test is a group story."""
     await community(home)
-    other = FakePeer("other.test")
-    net.add_handler(other.host, other.handler)
+    other = net.add_peer(FakePeer("other.test"))
     await follow_group(net, home, peer)
     await follow_group(net, home, other)
     note = {

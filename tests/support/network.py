@@ -17,6 +17,7 @@ from fedcop.db import create_engine
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.databases import DatabaseFactory
+from tests.support.peers import FakePeer
 from tests.support.settings import make_settings
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -32,6 +33,11 @@ class InProcessNetwork(httpx.AsyncBaseTransport):
 
     def add_handler(self, host: str, handler: Handler) -> None:
         self.routes[host] = httpx.MockTransport(handler)
+
+    def add_peer(self, peer: FakePeer) -> FakePeer:
+        """Route the fake peer's host to it; returns it, so a test can make and add one at once."""
+        self.add_handler(peer.host, peer.handler)
+        return peer
 
     def remove(self, host: str) -> None:
         self.routes.pop(host, None)
