@@ -9,6 +9,7 @@ activity in their inbox queue without any HTTP.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,7 @@ async def publish(
     blocked = await domains_with(session, BlockSeverity.SUSPEND)
     rows = [
         {"activity_id": row.id, "inbox_url": url, "domain": domain}
-        for url, domain in sorted(inboxes)
+        for url, domain in _interleaved_by_domain(inboxes)
         if not domain_is_listed(domain, blocked) and _addressed(domain, audience)
     ]
     if rows:
@@ -138,6 +139,21 @@ async def _has_local_followers(session: AsyncSession, actor: Actor) -> bool:
         .limit(1)
     )
     return (await session.scalar(query)) is not None
+
+
+def _interleaved_by_domain(inboxes: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each domain's first inbox, then each one's second, and so on (sorted within a round).
+
+    The worker claims due rows in id order and sends at most a few at a time to one host: rows
+    written host by host (a personal-inbox-only server with hundreds of followers) would fill
+    every claim with rows that must wait for that host, leaving the other hosts idle.
+    """
+    seen: Counter[str] = Counter()
+    ranked = []
+    for url, domain in sorted(inboxes):
+        ranked.append((seen[domain], domain, url))
+        seen[domain] += 1
+    return [(url, domain) for _, domain, url in sorted(ranked)]
 
 
 def _addressed(domain: str, audience: Audience) -> bool:
