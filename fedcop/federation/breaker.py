@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fedcop.models import Delivery, WorkState
 
@@ -124,7 +124,9 @@ class CircuitBreaker:
         ]
 
 
-async def defer_due(session: AsyncSession, domain: str, until: datetime, now: datetime) -> int:
+async def defer_due(
+    executor: AsyncSession | AsyncConnection, domain: str, until: datetime, now: datetime
+) -> int:
     """Move the host's due, unleased rows to the end of its cool-down, without an attempt.
 
     Leased rows are left alone: they are in flight here or in another worker, and will record
@@ -132,7 +134,7 @@ async def defer_due(session: AsyncSession, domain: str, until: datetime, now: da
     Rows not yet due keep their own retry time: this worker will not claim them while the
     breaker is open, and moving them would only make the returned count lie about what waits.
     """
-    result = await session.execute(
+    result = await executor.execute(
         update(Delivery)
         .where(
             Delivery.domain == domain,

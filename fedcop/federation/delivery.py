@@ -25,16 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fedcop.db import SessionMaker
 from fedcop.federation.breaker import CircuitBreaker, defer_due
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
-from fedcop.federation.health import record_failure, record_successes, unavailable_domains
+from fedcop.federation.delivery_sql import DeliverySql, DueRow
+from fedcop.federation.health import record_failures, record_successes
 from fedcop.federation.retry import Decision, Outcome, classify, next_attempt
-from fedcop.models import Delivery, OutboxActivity, WorkState, utcnow
+from fedcop.models import WorkState, utcnow
 from fedcop.services.keys import SignerCache
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,12 @@ class DeliveryWorker:
         self._in_flight: Counter[str] = Counter()  # requests being sent, per host
         self._sending = 0  # the same, in total
         self._tasks: set[asyncio.Task[None]] = set()
+        self._request_over = asyncio.Event()  # a slot (or a host's window) was freed
         self.breaker = CircuitBreaker(clock, per_host=per_host)
-        self._recorder = OutcomeRecorder(db, clock, lambda: self._sending)
+        self._engine = engine_of(db)
+        self._sql = DeliverySql.for_dialect(self._engine.dialect.name)
+        self._bodies = ActivityBodies(self._sql.bodies)
+        self._recorder = OutcomeRecorder(self._engine, self._sql, clock, lambda: self._sending)
 
     async def run_once(self) -> int:
         """Claim what is due now (up to `concurrency`), send it all, and return how many once
@@ -89,20 +94,19 @@ class DeliveryWorker:
         return len(claimed)
 
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 1.0) -> None:
-        """Keep `concurrency` deliveries in flight until `stop` is set."""
+        """Keep `concurrency` requests in flight until `stop` is set."""
         try:
             while not stop.is_set():
-                free = self.concurrency - len(self._tasks)
-                for item in await self.claim(free) if free > 0 else []:
+                self._request_over.clear()
+                for item in await self.claim(self._free_slots()):
                     task = asyncio.create_task(self._deliver(item))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                 if self._tasks:
-                    # Wake as soon as one finishes, even if this claim found nothing: rows may
-                    # be waiting only for their host's cap, which that delivery just freed.
-                    await asyncio.wait(
-                        self._tasks, timeout=idle_seconds, return_when="FIRST_COMPLETED"
-                    )
+                    # Wake as soon as a request is over, even if this claim found nothing: rows
+                    # may be waiting only for their host's cap, which that request just freed.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._request_over.wait(), idle_seconds)
                 else:
                     await _sleep_or_stop(stop, idle_seconds)
             if self._tasks:  # each awaits its own outcome's commit: this flushes the last batch
@@ -110,21 +114,32 @@ class DeliveryWorker:
         finally:  # also when cancelled: no commit is left running behind the caller's back
             await self._recorder.drain()
 
+    def _free_slots(self) -> int:
+        """Requests that may start now. A delivery whose request is over no longer takes a
+        slot while its outcome waits for the batch's commit (its row stays leased until then),
+        but at most `concurrency` more outcomes may wait, so a stuck commit stops the claims."""
+        waiting = len(self._tasks) - self._sending
+        return max(0, min(self.concurrency - self._sending, 2 * self.concurrency - waiting))
+
     async def claim(self, limit: int) -> list[ClaimedDelivery]:
         """Lease up to `limit` due rows, at most `per_host` in flight per host."""
+        if limit <= 0:
+            return []
         now = self._clock()
         excluded = self.breaker.open_domains() + [
             d for d, n in self._in_flight.items() if n >= self._cap(d)
         ]
-        async with self._db.begin() as session:
-            rows = await _lock_due(session, now, limit * 2, excluded)
+        async with self._engine.begin() as connection:
+            rows = await self._sql.lock_due(connection, now, limit * 2, excluded)
             if not rows:
                 return []
-            dead = await unavailable_domains(session)
-            chosen, skipped = self._choose(rows, dead, limit)
-            await _lease(session, [d.id for d in chosen], now + LEASE)
-            await _skip(session, [d.id for d in skipped], now)
-            bodies = await _bodies(session, {d.activity_id for d in chosen})
+            chosen, skipped = self._choose(rows, limit)
+            if chosen:
+                ids = [d.id for d in chosen]
+                await connection.execute(self._sql.lease, {"ids": ids, "until": now + LEASE})
+            if skipped:
+                await connection.execute(self._sql.skip, {"ids": [d.id for d in skipped]})
+            bodies = await self._bodies.get(connection, {d.activity_id for d in chosen})
         for delivery in chosen:
             self._in_flight[delivery.domain] += 1
             self._sending += 1
@@ -141,14 +156,12 @@ class DeliveryWorker:
     def _cap(self, domain: str) -> int:
         return self.breaker.cap(domain)
 
-    def _choose(
-        self, rows: list[DueRow], dead: frozenset[str], limit: int
-    ) -> tuple[list[DueRow], list[DueRow]]:
+    def _choose(self, rows: list[DueRow], limit: int) -> tuple[list[DueRow], list[DueRow]]:
         chosen: list[DueRow] = []
         skipped: list[DueRow] = []
         planned: Counter[str] = Counter()
         for row in rows:
-            if row.domain in dead:
+            if row.unavailable:  # marked by health.py: skipped without a request
                 skipped.append(row)
             elif len(chosen) < limit and self._in_flight[row.domain] + planned[
                 row.domain
@@ -166,6 +179,7 @@ class DeliveryWorker:
                 self._sending -= 1
                 if self._in_flight[item.domain] <= 0:
                     del self._in_flight[item.domain]
+                self._request_over.set()
             self._watch_host(item.domain, result)
             await self._recorder.record(outcome_of(item, result, self._clock(), self._rng))
         except Exception:  # a bug must not kill the worker; the lease brings the row back
@@ -249,9 +263,14 @@ class OutcomeRecorder:
     """
 
     def __init__(
-        self, db: SessionMaker, clock: Callable[[], datetime], sending: Callable[[], int]
+        self,
+        engine: AsyncEngine,
+        sql: DeliverySql,
+        clock: Callable[[], datetime],
+        sending: Callable[[], int],
     ) -> None:
-        self._db = db
+        self._engine = engine
+        self._sql = sql
         self._clock = clock
         self._sending = sending
         self._waiting: list[tuple[DeliveryOutcome, asyncio.Future[None]]] = []
@@ -307,8 +326,8 @@ class OutcomeRecorder:
     async def _commit(self, batch: list[DeliveryOutcome], deferrals: dict[str, datetime]) -> None:
         for attempt in range(1, COMMIT_TRIES + 1):
             try:
-                async with self._db.begin() as session:
-                    deferred = await self._write(session, batch, deferrals)
+                async with self._engine.begin() as connection:
+                    deferred = await self._write(connection, batch, deferrals)
                 self.deferred += deferred
                 return
             except DBAPIError:
@@ -319,11 +338,13 @@ class OutcomeRecorder:
                 log.warning("recording %d outcomes failed; trying again", len(batch))
 
     async def _write(
-        self, session: AsyncSession, batch: list[DeliveryOutcome], deferrals: dict[str, datetime]
+        self,
+        connection: AsyncConnection,
+        batch: list[DeliveryOutcome],
+        deferrals: dict[str, datetime],
     ) -> int:
         now = self._clock()
-        # ORM bulk UPDATE by primary key: an executemany per set of columns.
-        await session.execute(update(Delivery), [outcome.values for outcome in batch])
+        await self._sql.record_outcomes(connection, [outcome.values for outcome in batch])
         answered: set[str] = set()
         failures: Counter[str] = Counter()
         for outcome in batch:  # in order: an answer resets the streak the failures before it
@@ -332,62 +353,39 @@ class OutcomeRecorder:
             else:
                 answered.add(outcome.domain)
                 failures.pop(outcome.domain, None)
-        await record_successes(session, answered, now)
-        for domain in sorted(failures):  # sorted: one lock order across workers
-            await record_failure(session, domain, now, failures[domain])
-        return sum([await defer_due(session, d, deferrals[d], now) for d in sorted(deferrals)])
+        await record_successes(connection, answered, now)
+        await record_failures(connection, failures, now)
+        return sum([await defer_due(connection, d, deferrals[d], now) for d in sorted(deferrals)])
 
 
-# What a claim reads of a row: columns, not ORM objects (no identity map to build and discard).
-DueRow = Row[int, int, str, str, int]
+class ActivityBodies:
+    """The bodies of the activities being delivered, by id: an activity's body never changes
+    once published, and a fan-out's every claim would otherwise read the same one again."""
+
+    def __init__(self, query: Select[int, str, int], size: int = 256) -> None:
+        self._query = query  # id, body, actor_id of the activities in the list `ids`
+        self._bodies: dict[int, tuple[bytes, int]] = {}
+        self._size = size
+
+    async def get(
+        self, connection: AsyncConnection, activity_ids: set[int]
+    ) -> dict[int, tuple[bytes, int]]:
+        """Each activity's (body, actor id); the ones not cached are read in one query."""
+        missing = [i for i in activity_ids if i not in self._bodies]
+        if missing:
+            for row in await connection.execute(self._query, {"ids": missing}):
+                if len(self._bodies) >= self._size:  # the oldest first: dicts keep order
+                    del self._bodies[next(iter(self._bodies))]
+                self._bodies[row.id] = (row.body.encode(), row.actor_id)
+        return {i: self._bodies[i] for i in activity_ids}
 
 
-async def _lock_due(
-    session: AsyncSession, now: datetime, limit: int, excluded: list[str]
-) -> list[DueRow]:
-    query = (
-        select(
-            Delivery.id,
-            Delivery.activity_id,
-            Delivery.inbox_url,
-            Delivery.domain,
-            Delivery.attempts,
-        )
-        .where(
-            Delivery.state == WorkState.PENDING,
-            Delivery.next_attempt_at <= now,
-            or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if excluded:
-        query = query.where(Delivery.domain.not_in(excluded))
-    return list((await session.execute(query)).all())
-
-
-async def _lease(session: AsyncSession, ids: list[int], until: datetime) -> None:
-    if ids:
-        await session.execute(
-            update(Delivery).where(Delivery.id.in_(ids)).values(locked_until=until)
-        )
-
-
-async def _skip(session: AsyncSession, ids: list[int], now: datetime) -> None:
-    if ids:
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(state=WorkState.SKIPPED, last_error="instance unavailable", locked_until=None)
-        )
-
-
-async def _bodies(session: AsyncSession, activity_ids: set[int]) -> dict[int, tuple[bytes, int]]:
-    query = select(OutboxActivity.id, OutboxActivity.body, OutboxActivity.actor_id).where(
-        OutboxActivity.id.in_(activity_ids)
-    )
-    return {row.id: (row.body.encode(), row.actor_id) for row in await session.execute(query)}
+def engine_of(db: SessionMaker) -> AsyncEngine:
+    """The engine a session maker is bound to: the worker's hot statements skip the ORM."""
+    bind = db.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("the delivery worker needs a session maker bound to an AsyncEngine")
+    return bind
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

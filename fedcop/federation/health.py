@@ -5,14 +5,16 @@ clears the mark. Mastodon does the same with its `unavailable_domains`
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import functools
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, Integer, String, Update, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from fedcop.federation.delivery_sql import member_of
 from fedcop.models import Instance
 
 # Unavailable once it has failed this many times, the first failure this long ago.
@@ -23,17 +25,26 @@ UNAVAILABLE_AFTER = timedelta(days=2)
 async def record_failure(
     session: AsyncSession, domain: str, now: datetime, failures: int = 1
 ) -> None:
-    """Count `failures` failed requests to `domain` (the delivery worker records a batch's
-    failures for one host at once: one row lock per host per batch, not per delivery)."""
-    instance = await _instance(session, domain)
-    instance.failures += failures
-    instance.failing_since = instance.failing_since or now
-    if (
-        instance.unavailable_since is None
-        and instance.failures >= UNAVAILABLE_AFTER_FAILURES
-        and now - instance.failing_since >= UNAVAILABLE_AFTER
-    ):
-        instance.unavailable_since = now
+    """Count `failures` failed requests to `domain`."""
+    await record_failures(session, {domain: failures}, now)
+
+
+async def record_failures(
+    executor: AsyncSession | AsyncConnection, failures: Mapping[str, int], now: datetime
+) -> None:
+    """Count each host's failed requests, in one executemany (the delivery worker records a
+    batch's failures at once: one row lock per host per batch, not per delivery). A host's row
+    is created if missing; once it has failed UNAVAILABLE_AFTER_FAILURES times over at least
+    UNAVAILABLE_AFTER, it is marked unavailable."""
+    if failures:
+        await executor.execute(
+            _failures_statement(_dialect(executor)),
+            [
+                {"domain": domain, "failures": count, "now": now,
+                 "cutoff": now - UNAVAILABLE_AFTER}
+                for domain, count in sorted(failures.items())  # sorted: one lock order
+            ],
+        )  # fmt: skip
 
 
 async def record_success(session: AsyncSession, domain: str, now: datetime) -> None:
@@ -45,13 +56,14 @@ async def record_success(session: AsyncSession, domain: str, now: datetime) -> N
     )
 
 
-async def record_successes(session: AsyncSession, domains: Collection[str], now: datetime) -> None:
+async def record_successes(
+    executor: AsyncSession | AsyncConnection, domains: Collection[str], now: datetime
+) -> None:
     """`record_success` for many servers in one statement (a batch of delivery outcomes)."""
     if domains:
-        await session.execute(
-            update(Instance)
-            .where(Instance.domain.in_(sorted(domains)))  # sorted: one lock order for all workers
-            .values(failures=0, failing_since=None, unavailable_since=None, last_success_at=now)
+        await executor.execute(
+            _successes_statement(_dialect(executor)),
+            {"domains": sorted(domains), "now": now},  # sorted: one lock order for all workers
         )
 
 
@@ -60,14 +72,46 @@ async def unavailable_domains(session: AsyncSession) -> frozenset[str]:
     return frozenset((await session.scalars(query)).all())
 
 
-async def _instance(session: AsyncSession, domain: str) -> Instance:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+def _dialect(executor: AsyncSession | AsyncConnection) -> str:
+    bind = executor.bind if isinstance(executor, AsyncSession) else executor
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+@functools.cache
+def _successes_statement(dialect: str) -> Update:
+    return (
+        update(Instance)
+        .where(member_of(Instance.domain, "domains", dialect == "postgresql"))
+        .values(
+            failures=0, failing_since=None, unavailable_since=None, last_success_at=bindparam("now")
+        )
+    )
+
+
+@functools.cache
+def _failures_statement(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT DO UPDATE: the failure count, its start, and the mark when due."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(Instance).values(domain=domain, failures=0).on_conflict_do_nothing()
+    statement = insert(Instance).values(
+        domain=bindparam("domain", type_=String),
+        failures=bindparam("failures", type_=Integer),
+        failing_since=bindparam("now"),
     )
-    instance = await session.scalar(
-        select(Instance).where(Instance.domain == domain).with_for_update()
+    current, new = Instance.__table__.c, statement.excluded
+    total = current.failures + new.failures
+    since = func.coalesce(current.failing_since, new.failing_since)
+    newly_unavailable = and_(
+        current.unavailable_since.is_(None),
+        total >= UNAVAILABLE_AFTER_FAILURES,
+        since <= bindparam("cutoff", type_=current.failing_since.type),
     )
-    assert instance is not None
-    return instance
+    return statement.on_conflict_do_update(
+        index_elements=[current.domain],
+        set_={
+            "failures": total,
+            "failing_since": since,
+            "unavailable_since": case(
+                (newly_unavailable, new.failing_since), else_=current.unavailable_since
+            ),
+        },
+    )
