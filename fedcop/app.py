@@ -15,7 +15,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 
 from fedcop import __version__
@@ -33,8 +32,9 @@ from fedcop.settings import Settings
 from fedcop.web import actors, inbox, media, pages, stories, wellknown
 from fedcop.web.api import routes as api
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
+from fedcop.web.front import FedcopApp
 from fedcop.web.state import AppState
-from fedcop.web.throttle import InboxThrottle, ThrottleLimits
+from fedcop.web.throttle import ThrottleLimits
 from fedcop.worker import build_workers
 from fedcop.worker import run_workers as run_resilient
 
@@ -74,8 +74,10 @@ def create_app(
             if own_engine:
                 await active_engine.dispose()
 
-    return Starlette(
-        # The inbox first: it takes most of the requests, and routes are matched in order.
+    # Inbox POSTs never reach the routes or middleware: FedcopApp answers them first
+    # (web/front.py). The inbox routes stay, so other methods on them get their 405.
+    return FedcopApp(
+        inbox_limits=throttle_limits(settings),
         routes=inbox.routes
         + wellknown.routes
         + actors.routes
@@ -88,7 +90,6 @@ def create_app(
             Exception: unexpected_error_handler,
         },
         lifespan=lifespan,
-        middleware=[Middleware(InboxThrottle, limits=throttle_limits(settings))],
     )
 
 

@@ -57,6 +57,10 @@ class InboxThrottle:
         if scope["type"] != "http" or scope["method"] != "POST" or not is_inbox(scope["path"]):
             await self.app(scope, receive, send)
             return
+        await self.admit(scope, receive, send)
+
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An inbox POST: shed it if a limit is reached, else pass it on and count it."""
         if self.in_flight >= self.limits.max_in_flight:
             await self._shed(send, 503, "this server is busy; retry later")
             return
