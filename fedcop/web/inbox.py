@@ -48,7 +48,7 @@ async def accept(scope: Scope, receive: Receive) -> None:
     state: AppState = scope["app"].state.fedcop
     body = await read_capped_asgi(scope, receive, MAX_INBOX_BYTES, _too_large)
     try:
-        activity = check_activity(orjson.loads(body))
+        activity = check_activity(orjson.loads(body), body)
     except orjson.JSONDecodeError as exc:
         raise HTTPException(400, f"the body is not JSON: {exc}") from exc
     except InvalidActivityError as exc:
@@ -64,7 +64,9 @@ async def accept(scope: Scope, receive: Receive) -> None:
     signer = await verified_scope_signer(scope, state, body)
     if signer.ap_id != activity.actor:
         raise HTTPException(401, f"signed by {signer.ap_id}, not by the actor {activity.actor}")
-    row = InboxRow(activity.id, activity.type, activity.actor, activity.document)
+    # Stored as received: orjson accepted it, so it is UTF-8 and parses back to the document.
+    encoded = body.decode()
+    row = InboxRow(activity.id, activity.type, activity.actor, activity.document, encoded)
     try:
         await state.inbox_writer.write(row)
     except STORAGE_ERRORS as exc:

@@ -7,6 +7,7 @@ speed; these tests pin it to the ORM's column forms so the two can never drift a
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -114,6 +115,52 @@ async def test_postgres_writer_reconnects_after_losing_its_connection(database_u
         async with engine.connect() as connection:
             stored = await connection.scalar(text("SELECT count(*) FROM inbox_items"))
         assert stored == 2
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+
+
+async def test_a_batch_larger_than_one_statement_stores_every_row(database_url: str) -> None:
+    """SQLite inserts a batch in multi-row statements of up to 128 rows; 300 at once span
+    three, and rows given as received JSON text are stored as that text says."""
+    engine = create_engine(database_url)
+    writer = InboxWriter(engine)
+    try:
+        rows = [_row(n) for n in range(1, 301)]
+        as_received = [
+            InboxRow(r.ap_id, r.type, r.actor_ap_id, r.activity, json.dumps(r.activity, indent=1))
+            for r in rows[::2]
+        ]
+        await asyncio.gather(*(writer.write(row) for row in [*as_received, *rows[1::2]]))
+        async with engine.connect() as connection:
+            stored = dict(
+                (await connection.execute(text("SELECT ap_id, activity FROM inbox_items"))).all()
+            )
+        assert len(stored) == 300
+        for row in rows:
+            value = stored[row.ap_id]
+            assert (json.loads(value) if isinstance(value, str) else value) == row.activity
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+
+
+async def test_a_cancelled_request_does_not_fail_the_others_in_its_batch(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    writer = InboxWriter(engine)
+    try:
+        tasks = [asyncio.create_task(writer.write(_row(n))) for n in range(1, 11)]
+        await asyncio.sleep(0)  # every request has handed its row over
+        tasks[3].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[3], asyncio.CancelledError)
+        assert [r for i, r in enumerate(results) if i != 3] == [None] * 9
+        async with engine.connect() as connection:
+            stored = await connection.scalar(text("SELECT count(*) FROM inbox_items"))
+        assert stored == 10  # the cancelled request's row was committed all the same
+        assert writer.pending(_row(4).ap_id) is None
     finally:
         await writer.aclose()
         await engine.dispose()
