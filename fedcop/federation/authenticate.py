@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from fedcop.federation.policy import FederationPolicy
@@ -86,6 +87,7 @@ def _check_header_sizes(headers: Mapping[str, str]) -> None:
             )
 
 
+@lru_cache(maxsize=1024)  # a server signs everything with a handful of key ids
 def _key_host(key_id: str) -> str:
     """The server a key id names; 401 unless it is an http(s) URL that can be fetched at all.
 
@@ -111,7 +113,9 @@ def _check_signed_for_us(
     both dialects sign (`host`, `@authority`, `@target-uri`), so that is what is compared."""
     if not {"host", "@authority", "@target-uri"} & set(parsed.covered):
         return
-    host = next((value for name, value in headers.items() if name.lower() == "host"), "")
+    host = headers.get("host")
+    if host is None:  # a mapping with names as sent, not lower-cased
+        host = next((value for name, value in headers.items() if name.lower() == "host"), "")
     if _authority(host, scheme) != _authority(own_host, scheme):
         raise AuthenticationError(401, f"signed for {host[:200]!r}, not for this server")
 

