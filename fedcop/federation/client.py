@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
+from fedcop.federation.signing import SigningPool
 from fedcop.federation.transport import (
     MAX_CONNECTIONS_PER_HOST,
     AiohttpTransport,
@@ -90,20 +90,18 @@ class FederationClient:
             else HttpxTransport(transport, user_agent=user_agent)
         )
         self._rfc9421_hosts: set[str] = set()
-        self._signing_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fedcop-sign")
+        self._signing_pool = SigningPool(threads=2)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
-        self._signing_pool.shutdown(wait=False)
+        self._signing_pool.shutdown()
 
     async def _sign(self, sign: Callable[..., dict[str, str]], *args: Any) -> dict[str, str]:
         # RSA signing is ~45% of a delivery's CPU and `cryptography` (47 and later,
         # pyca/cryptography#14370) releases the GIL while it signs, so signing on a small pool
         # overlaps it with the event loop's own work (fan-out 0.45-0.52 of the raw signing
         # rate with 45.0.7, which holds the GIL, 0.69-0.76 with 50.0.2; docs/performance.md).
-        return await asyncio.get_running_loop().run_in_executor(
-            self._signing_pool, functools.partial(sign, *args)
-        )
+        return await self._signing_pool.sign(functools.partial(sign, *args))
 
     async def fetch_json(self, url: str, signer: Signer, *, accept: str = AS2_ACCEPT) -> Any:
         """GET a JSON document (signed), following at most three redirects."""
