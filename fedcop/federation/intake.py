@@ -9,12 +9,9 @@ answers them all together: the same durability, a fraction of the commits.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -23,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fedcop.db import sqlite_on_connect
+from fedcop.federation.intake_sqlite import SqliteWriter
 from fedcop.models import InboxItem, WorkState, utcnow
 
 MAX_BATCH = 500
@@ -131,7 +128,7 @@ def _store_for(engine: AsyncEngine) -> _BatchStore:
     """
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
-        return _SqliteWriter(engine)
+        return SqliteWriter(engine)
     if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
         return _PostgresWriter(engine)
     return _EngineWriter(engine)
@@ -221,87 +218,3 @@ def _values(rows: list[InboxRow], now: datetime) -> list[dict[str, Any]]:
         }
         for row in rows
     ]  # fmt: skip
-
-
-# The batch INSERT for SQLite in the DB-API's own terms. The columns and their stored forms are
-# exactly what SQLAlchemy writes for `InboxItem` (tests/db/test_inbox_writer.py compares the
-# two row by row): JSON as text (any serialiser: it is read back with json.loads), timestamps in
-# UTC as SQLAlchemy's SQLite DATETIME text, so `next_attempt_at <= ?` comparisons still hold.
-#
-# One statement inserts a whole chunk of rows: sqlite3 releases the GIL around every step, and
-# executemany steps once per row, so a batch of 32 handed the GIL between the writer thread and
-# the event loop 32 times (~12 µs of CPU per request, bench/verify.py); a multi-row VALUES
-# steps once. Chunks keep the parameters under SQLite's old default limit of 999.
-_SQLITE_ROWS_PER_STATEMENT = 128
-
-
-_SQLITE_INSERT_HEAD = (
-    "INSERT INTO inbox_items (ap_id, type, actor_ap_id, activity, state, attempts,"
-    " next_attempt_at, received_at) VALUES "
-)
-_SQLITE_ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, 0, ?, ?)"
-
-
-@lru_cache(maxsize=_SQLITE_ROWS_PER_STATEMENT)
-def _sqlite_insert(rows: int) -> str:
-    """The INSERT for `rows` rows: only placeholders are repeated, no value is ever inlined."""
-    values = ", ".join([_SQLITE_ROW_PLACEHOLDERS] * rows)
-    return _SQLITE_INSERT_HEAD + values + " ON CONFLICT (ap_id) DO NOTHING"
-
-
-def sqlite_timestamp(moment: datetime) -> str:
-    """A UTC moment as SQLAlchemy's SQLite dialect stores DateTime columns."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-class _SqliteWriter:
-    """Runs the batch INSERT + COMMIT on one thread with a sqlite3 connection of its own.
-
-    Why not SQLAlchemy here: binding rows through its executemany cost ~25 µs a row (parameter
-    construction, the JSON and DATETIME bind processors), more than the INSERT itself; the
-    statement is fixed, so the DB-API does it with one precompiled statement and orjson.
-    The connection is opened lazily on the first batch, with the engine's pragmas
-    (`sqlite_on_connect`), and lives on the writer's thread (SQLite connections belong to one).
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._path = str(engine.url.database)
-        self._connection: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="fedcop-inbox-writer")
-
-    async def commit(self, rows: list[InboxRow], now: datetime) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._commit, rows, now)
-
-    async def aclose(self) -> None:
-        """Close the connection on its own thread."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _commit(self, rows: list[InboxRow], now: datetime) -> None:
-        if self._connection is None:
-            self._connection = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
-            sqlite_on_connect(self._connection, None)
-        stamp = sqlite_timestamp(now)
-        pending = WorkState.PENDING.value
-        connection = self._connection
-        try:
-            for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
-                chunk = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
-                values = [
-                    field
-                    for row in chunk
-                    for field in (row.ap_id, row.type, row.actor_ap_id, row.activity_json(),
-                                  pending, stamp, stamp)
-                ]  # fmt: skip
-                connection.execute(_sqlite_insert(len(chunk)), values)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from fedcop.db import create_engine, session_maker
 from fedcop.federation.intake import WRITER_NAME, InboxRow, InboxWriter
+from fedcop.federation.intake_sqlite import CHECKPOINT_EVERY_ROWS, SqliteWriter
 from fedcop.models import InboxItem, WorkState
 
 ACTIVITY = {
@@ -163,4 +164,26 @@ async def test_a_cancelled_request_does_not_fail_the_others_in_its_batch(
         assert writer.pending(_row(4).ap_id) is None
     finally:
         await writer.aclose()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_sqlite_checkpoints_run_beside_the_commits(database_url: str) -> None:
+    """The writer's own connection never checkpoints (a checkpoint inside a commit held up
+    every request waiting on it); a second thread does, every CHECKPOINT_EVERY_ROWS rows."""
+    engine = create_engine(database_url)
+    writer = InboxWriter(engine)
+    try:
+        store = writer._store
+        assert isinstance(store, SqliteWriter)
+        for start in range(0, CHECKPOINT_EVERY_ROWS + 50, 50):
+            await asyncio.gather(*(writer.write(_row(n)) for n in range(start, start + 50)))
+        assert store._connection is not None  # idle now: safe to ask from this thread
+        assert store._connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        await writer.aclose()  # waits for a checkpoint still running
+        assert store._checkpointer.completed >= 1
+        async with engine.connect() as connection:
+            stored = await connection.scalar(text("SELECT count(*) FROM inbox_items"))
+        assert stored == CHECKPOINT_EVERY_ROWS + 50
+    finally:
         await engine.dispose()
