@@ -65,9 +65,13 @@ async def authenticate(
     if own_host is not None:
         _check_signed_for_us(parsed, headers, scheme, own_host)
     key_host = _key_host(parsed.key_id)
-    if await policy.is_suspended(key_host):
+    # The usual case (block list fresh, key in memory) takes no await: each costs a coroutine.
+    suspended = policy.cached_verdict(key_host)
+    if suspended is None:
+        suspended = await policy.is_suspended(key_host)
+    if suspended:
         raise AuthenticationError(403, f"{key_host} is blocked by this server")
-    key = await _key(actors, parsed.key_id, refresh=False)
+    key = actors.cached_key(parsed.key_id) or await _key(actors, parsed.key_id, refresh=False)
     try:
         verify(parsed, key.public_key_pem, now)
     except SignatureError as first_failure:

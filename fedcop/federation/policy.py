@@ -34,6 +34,15 @@ class FederationPolicy:
         """
         if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
             await self.reload()
+        return self._verdict(domain)
+
+    def cached_verdict(self, domain: str) -> bool | None:
+        """`is_suspended` without an await while the list is fresh; None when it needs a reload."""
+        if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
+            return None
+        return self._verdict(domain)
+
+    def _verdict(self, domain: str) -> bool:
         verdict = self._verdicts.get(domain)
         if verdict is None:
             if len(self._verdicts) >= _MAX_VERDICTS:

@@ -133,11 +133,17 @@ class RemoteActors:
 
     # -- keys ------------------------------------------------------------------------------
 
+    def cached_key(self, key_id: str) -> ActorKey | None:
+        """The key if it is in memory: no await for the inbox's usual case."""
+        cached = self._keys.get(key_id)
+        if cached is not None:
+            self._keys.move_to_end(key_id)
+        return cached
+
     async def key(self, key_id: str, *, refresh: bool = False) -> ActorKey:
         """The actor whose current key has this id; `refresh` forces a fetch (key rotation)."""
-        cached = self._keys.get(key_id)
-        if cached is not None and not refresh:
-            self._keys.move_to_end(key_id)
+        cached = None if refresh else self.cached_key(key_id)
+        if cached is not None:
             return cached
         # The database look-up is inside the shared section too: a caller arriving while the
         # first is between its look-up and its fetch must wait for it, not fetch again.
