@@ -20,6 +20,7 @@ from fedcop.security.httpsig import (
     check_freshness,
     parse_signature,
     verify,
+    verify_fresh,
 )
 
 # Real signature headers are well under 2 KB (an RSA-4096 signature is ~700 base64 characters).
@@ -73,7 +74,7 @@ async def authenticate(
         raise AuthenticationError(403, f"{key_host} is blocked by this server")
     key = actors.cached_key(parsed.key_id) or await _key(actors, parsed.key_id, refresh=False)
     try:
-        verify(parsed, key.public_key_pem, now)
+        verify_fresh(parsed, key.public_key_pem)  # freshness was checked above
     except SignatureError as first_failure:
         if key.local:
             raise AuthenticationError(401, first_failure.reason) from first_failure

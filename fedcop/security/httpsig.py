@@ -54,6 +54,7 @@ __all__ = [
     "sign_request",
     "sign_request_rfc9421",
     "verify",
+    "verify_fresh",
 ]
 
 
@@ -146,6 +147,11 @@ def check_freshness(parsed: ParsedSignature, now: datetime) -> None:
 def verify(parsed: ParsedSignature, public_key: PublicKey | str, now: datetime) -> None:
     """Check freshness, then the signature itself; SignatureError if either fails."""
     check_freshness(parsed, now)
+    verify_fresh(parsed, public_key)
+
+
+def verify_fresh(parsed: ParsedSignature, public_key: PublicKey | str) -> None:
+    """`verify` for a signature whose freshness the caller has checked already."""
     key = load_public_key(public_key) if isinstance(public_key, str) else public_key
     scheme = scheme_for(parsed.algorithm, key)
     for signing_string in parsed.signing_strings:
