@@ -19,7 +19,7 @@ $(BIN)/fedcop: pyproject.toml
 
 # A trial instance at http://localhost:8000 on SQLite, with a demo community.
 run: $(BIN)/fedcop
-	FEDCOP_DOMAIN=localhost:8000 FEDCOP_SCHEME=http $(BIN)/fedcop serve --demo --port 8000
+	FEDCOP_DOMAIN=localhost:8000 FEDCOP_SCHEME=http FEDCOP_ACCESS_LOG=1 $(BIN)/fedcop serve --demo --port 8000
 
 # The whole suite: lint, types, then tests on SQLite and (when reachable) PostgreSQL.
 test: $(BIN)/fedcop

@@ -40,6 +40,9 @@ class Settings:
     allow_private_addresses: bool = False
     authorized_fetch: bool = False
     log_level: str = "info"
+    # One log line per request from uvicorn. Off by default: the reverse proxy in front
+    # (deploy/nginx.conf) keeps the access log, and a line per inbox POST cost fedcop ~10%.
+    access_log: bool = False
     remote_actor_max_age_hours: int = 24
     media_dir: Path = Path("media")
     # Inbox load shedding (fedcop/web/throttle.py): beyond these, 503 / 429 with Retry-After.
@@ -84,6 +87,7 @@ class Settings:
             log_level=reader.choice(
                 "FEDCOP_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
             ),
+            access_log=reader.flag("FEDCOP_ACCESS_LOG", default=False),
             inbox_max_in_flight=reader.integer(
                 "FEDCOP_INBOX_MAX_IN_FLIGHT", 256, minimum=1, maximum=100_000
             ),

@@ -39,6 +39,7 @@ def serve(host: str, port: int, demo: bool, workers: bool) -> None:
         host=host,
         port=port,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         proxy_headers=True,
     )
     uvicorn.Server(config).run()

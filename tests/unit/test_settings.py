@@ -22,6 +22,14 @@ def test_minimal_environment() -> None:
     assert settings.database_url == "sqlite+aiosqlite:///./fedcop.db"
     assert settings.allow_private_addresses is False
     assert settings.authorized_fetch is False
+    assert settings.access_log is False
+
+
+def test_access_log_can_be_turned_on() -> None:
+    settings = Settings.from_env(
+        {"FEDCOP_DOMAIN": "cop.test", "FEDCOP_SECRET_KEY": SECRET, "FEDCOP_ACCESS_LOG": "1"}
+    )
+    assert settings.access_log is True
 
 
 def test_local_trial_with_port_and_http() -> None:
