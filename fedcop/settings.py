@@ -32,6 +32,9 @@ class Settings:
     domain: str
     scheme: str = "https"
     database_url: str = DEFAULT_DATABASE_URL
+    # Connections kept open per process (as many again in bursts); None: the backend's
+    # default (fedcop/db.py: 32 on SQLite, 10 on PostgreSQL).
+    database_pool_size: int | None = None
     secret_key: str = field(default="", repr=False)
     instance_name: str = "fedcop"
     instance_description: str = "A community of practice server."
@@ -71,6 +74,10 @@ class Settings:
             domain=reader.domain(),
             scheme=reader.scheme(),
             database_url=reader.database_url(),
+            database_pool_size=reader.integer(
+                "FEDCOP_DATABASE_POOL_SIZE", 0, minimum=0, maximum=1000
+            )
+            or None,
             secret_key=reader.secret_key(),
             instance_name=reader.text("FEDCOP_INSTANCE_NAME", "fedcop", max_length=100),
             instance_description=reader.text(

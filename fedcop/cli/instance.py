@@ -79,7 +79,9 @@ def migrate(target: str, down_target: str | None) -> None:
     settings = load_settings()
 
     async def run() -> str | None:
-        engine = database.create_engine(settings.database_url)
+        engine = database.create_engine(
+            settings.database_url, pool_size=settings.database_pool_size
+        )
         try:
             if down_target is not None:
                 await database.downgrade(engine, down_target)

@@ -91,3 +91,12 @@ def test_generated_secret_survives_restarts(tmp_path: Path) -> None:
     assert len(first) >= 32
     assert Settings.from_env(env).secret_key == first
     assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_database_pool_size_defaults_to_the_backend_and_can_be_set() -> None:
+    base = {"FEDCOP_DOMAIN": "cop.test", "FEDCOP_SECRET_KEY": SECRET}
+    assert Settings.from_env(base).database_pool_size is None
+    chosen = Settings.from_env({**base, "FEDCOP_DATABASE_POOL_SIZE": "7"})
+    assert chosen.database_pool_size == 7
+    with pytest.raises(SettingsError, match="FEDCOP_DATABASE_POOL_SIZE"):
+        Settings.from_env({**base, "FEDCOP_DATABASE_POOL_SIZE": "-1"})
