@@ -26,16 +26,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fedcop.db import SessionMaker
-from fedcop.federation.breaker import CircuitBreaker, defer_due
+from fedcop.federation import delivery_sqlite
+from fedcop.federation.breaker import CircuitBreaker
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
-from fedcop.federation.delivery_sql import DeliverySql, DueRow
-from fedcop.federation.health import record_failures, record_successes
+from fedcop.federation.delivery_sql import ActivityBodies, Choose, DueRow, EngineStore
 from fedcop.federation.retry import Decision, Outcome, classify, next_attempt
 from fedcop.models import WorkState, utcnow
 from fedcop.services.keys import SignerCache
@@ -83,13 +83,9 @@ class DeliveryWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._request_over = asyncio.Event()  # a slot (or a host's window) was freed
         self.breaker = CircuitBreaker(clock, per_host=per_host)
-        self._engine = engine_of(db)
-        self._sql = DeliverySql.for_dialect(self._engine.dialect.name)
-        self._bodies = ActivityBodies(self._sql.bodies)
-        self._writes = WriteTurns(self._engine)
-        self._recorder = OutcomeRecorder(
-            self._engine, self._sql, self._writes, clock, lambda: self._sending
-        )
+        self._store = store_for(engine_of(db))
+        self._bodies = ActivityBodies()
+        self._recorder = OutcomeRecorder(self._store, clock, lambda: self._sending)
 
     async def run_once(self) -> int:
         """Claim what is due now (up to `concurrency`), send it all, and return how many once
@@ -135,22 +131,14 @@ class DeliveryWorker:
         excluded = self.breaker.open_domains() + [
             d for d, n in self._in_flight.items() if n >= self._cap(d)
         ]
-        async with self._writes, self._engine.begin() as connection:
-            rows = await self._sql.lock_due(connection, now, limit * 2, excluded)
-            if not rows:
-                return []
-            chosen, skipped = self._choose(rows, limit)
-            if chosen:
-                ids = [d.id for d in chosen]
-                await connection.execute(self._sql.lease, {"ids": ids, "until": now + LEASE})
-            if skipped:
-                await connection.execute(self._sql.skip, {"ids": [d.id for d in skipped]})
-            bodies = await self._bodies.get(connection, {d.activity_id for d in chosen})
+        chosen = await self._store.claim(
+            now, limit * 2, excluded, lambda rows: self._choose(rows, limit), LEASE, self._bodies
+        )
         for delivery in chosen:
             self._in_flight[delivery.domain] += 1
             self._sending += 1
         return [
-            ClaimedDelivery(d.id, d.inbox_url, d.domain, d.attempts, *bodies[d.activity_id])
+            ClaimedDelivery(d.id, d.inbox_url, d.domain, d.attempts, *self._bodies[d.activity_id])
             for d in chosen
         ]
 
@@ -270,15 +258,11 @@ class OutcomeRecorder:
 
     def __init__(
         self,
-        engine: AsyncEngine,
-        sql: DeliverySql,
-        writes: WriteTurns,
+        store: DeliveryStore,
         clock: Callable[[], datetime],
         sending: Callable[[], int],
     ) -> None:
-        self._engine = engine
-        self._sql = sql
-        self._writes = writes
+        self._store = store
         self._clock = clock
         self._sending = sending
         self._waiting: list[tuple[DeliveryOutcome, asyncio.Future[None]]] = []
@@ -334,9 +318,7 @@ class OutcomeRecorder:
     async def _commit(self, batch: list[DeliveryOutcome], deferrals: dict[str, datetime]) -> None:
         for attempt in range(1, COMMIT_TRIES + 1):
             try:
-                async with self._writes, self._engine.begin() as connection:
-                    deferred = await self._write(connection, batch, deferrals)
-                self.deferred += deferred
+                self.deferred += await self._write(batch, deferrals)
                 return
             except DBAPIError:
                 # Workers on PostgreSQL lock the same `instances` rows in batches now, so one
@@ -345,14 +327,7 @@ class OutcomeRecorder:
                     raise
                 log.warning("recording %d outcomes failed; trying again", len(batch))
 
-    async def _write(
-        self,
-        connection: AsyncConnection,
-        batch: list[DeliveryOutcome],
-        deferrals: dict[str, datetime],
-    ) -> int:
-        now = self._clock()
-        await self._sql.record_outcomes(connection, [outcome.values for outcome in batch])
+    async def _write(self, batch: list[DeliveryOutcome], deferrals: dict[str, datetime]) -> int:
         answered: set[str] = set()
         failures: Counter[str] = Counter()
         for outcome in batch:  # in order: an answer resets the streak the failures before it
@@ -361,53 +336,37 @@ class OutcomeRecorder:
             else:
                 answered.add(outcome.domain)
                 failures.pop(outcome.domain, None)
-        await record_successes(connection, answered, now)
-        await record_failures(connection, failures, now)
-        return sum([await defer_due(connection, d, deferrals[d], now) for d in sorted(deferrals)])
+        outcomes = [outcome.values for outcome in batch]
+        return await self._store.record(outcomes, answered, failures, deferrals, self._clock())
 
 
-class ActivityBodies:
-    """The bodies of the activities being delivered, by id: an activity's body never changes
-    once published, and a fan-out's every claim would otherwise read the same one again."""
+class DeliveryStore(Protocol):
+    """Where claims and outcomes go: `EngineStore`, or `SqliteDeliveryStore` on a SQLite file."""
 
-    def __init__(self, query: Select[int, str, int], size: int = 256) -> None:
-        self._query = query  # id, body, actor_id of the activities in the list `ids`
-        self._bodies: dict[int, tuple[bytes, int]] = {}
-        self._size = size
+    async def claim(
+        self,
+        now: datetime,
+        scan: int,
+        excluded: list[str],
+        choose: Choose,
+        lease: timedelta,
+        bodies: ActivityBodies,
+    ) -> list[DueRow]: ...
 
-    async def get(
-        self, connection: AsyncConnection, activity_ids: set[int]
-    ) -> dict[int, tuple[bytes, int]]:
-        """Each activity's (body, actor id); the ones not cached are read in one query."""
-        missing = [i for i in activity_ids if i not in self._bodies]
-        if missing:
-            for row in await connection.execute(self._query, {"ids": missing}):
-                if len(self._bodies) >= self._size:  # the oldest first: dicts keep order
-                    del self._bodies[next(iter(self._bodies))]
-                self._bodies[row.id] = (row.body.encode(), row.actor_id)
-        return {i: self._bodies[i] for i in activity_ids}
+    async def record(
+        self,
+        outcomes: list[dict[str, Any]],
+        answered: set[str],
+        failures: Counter[str],
+        deferrals: dict[str, datetime],
+        now: datetime,
+    ) -> int: ...
 
 
-class WriteTurns:
-    """On SQLite, the worker's claims and outcome batches take turns in the event loop.
-
-    SQLite has one writer: a claim whose lease UPDATE finds a batch committing waits in
-    SQLite's busy handler, which sleeps 1, 2, 5, 10, 15 ms … between tries, so a 4 ms commit
-    held a claim up ~8 ms and a 10 ms one ~18 ms (claims took up to 45 ms in the followers
-    bench), with slots left empty meanwhile. Waiting for an asyncio lock instead, a claim starts
-    the moment the commit ends. PostgreSQL locks rows, not the database: no turns there.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-
-    async def __aenter__(self) -> None:
-        if self._lock is not None:
-            await self._lock.acquire()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._lock is not None:
-            self._lock.release()
+def store_for(engine: AsyncEngine) -> DeliveryStore:
+    if engine.dialect.name == "sqlite" and delivery_sqlite.usable(engine.url.database):
+        return delivery_sqlite.SqliteDeliveryStore(str(engine.url.database))
+    return EngineStore(engine)
 
 
 def engine_of(db: SessionMaker) -> AsyncEngine:

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from fedcop.federation.delivery_sql import member_of
+from fedcop.federation.sql_lists import member_of
 from fedcop.models import Instance
 
 # Unavailable once it has failed this many times, the first failure this long ago.

@@ -44,7 +44,11 @@ class SigningPool:
     def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), CHUNK):
-            self._executor.submit(self._run, loop, pending[start : start + CHUNK])
+            chunk = pending[start : start + CHUNK]
+            try:
+                self._executor.submit(self._run, loop, chunk)
+            except RuntimeError as exc:  # shut down: fail these rather than leave them waiting
+                _settle(chunk, [(False, exc)] * len(chunk))
 
     def _run(self, loop: asyncio.AbstractEventLoop, jobs: list[SignJob]) -> None:
         """On a pool thread: sign the chunk, then wake the loop once for all of it."""
