@@ -1,12 +1,12 @@
-"""The delivery worker's SQL on file-backed SQLite: each step in one hop to a thread of its own.
+"""The delivery worker's SQL on file-backed SQLite: each step in one hop to its own connection.
 
 Through SQLAlchemy's aiosqlite driver every cursor, execute, fetch, commit and the pool's reset
 is a round trip between the event loop and the driver's thread, and each waits for the loop to
 come round: under a fan-out, with the loop busy with 64 requests, a claim's dozen hops took
 12-20 ms (p50), during which no request could start. Here a claim is two hops (read the due
-rows; lease the chosen ones and read their bodies) and a batch of outcomes one, each on a
-sqlite3 connection owned by one thread, which also keeps claims and batches from waiting on
-each other in SQLite's busy handler. The same approach as the inbox writer
+rows; lease the chosen ones and read their bodies) and a batch of outcomes one, on a sqlite3
+connection of the worker's own used by one step at a time, which also keeps claims and batches
+from waiting on each other in SQLite's busy handler. The same approach as the inbox writer
 (`intake.py`, `_SqliteWriter`).
 
 The statements are those of `delivery_sql.py` and `health.py` in SQLite's own terms; the
