@@ -103,7 +103,7 @@ class DeliveryWorker:
                 for item in await self.claim(self._free_slots()):
                     task = asyncio.create_task(self._deliver(item))
                     self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                    task.add_done_callback(self._delivery_over)
                 if self._tasks:
                     # Wake as soon as a request is over, even if this claim found nothing: rows
                     # may be waiting only for their host's cap, which that request just freed.
@@ -115,6 +115,11 @@ class DeliveryWorker:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:  # also when cancelled: no commit is left running behind the caller's back
             await self._recorder.drain()
+
+    def _delivery_over(self, task: asyncio.Task[None]) -> None:
+        # Its outcome is committed: if claims had stopped for outcomes waiting, they may resume.
+        self._tasks.discard(task)
+        self._request_over.set()
 
     def _free_slots(self) -> int:
         """Requests that may start now. A delivery whose request is over no longer takes a
