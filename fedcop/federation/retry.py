@@ -17,8 +17,10 @@ from email.utils import parsedate_to_datetime
 FIRST_DELAY = timedelta(minutes=1)
 GROWTH = 3
 MAX_DELAY = timedelta(hours=12)
-# 1, 3, 9, 27, 81, 243 minutes, then 12 h five times: the last try is ~2.8 days after the first.
-MAX_ATTEMPTS = 11
+# 1, 3, 9, 27, 81, 243 minutes, then 12 h five times: the last try is 2.75 days after the
+# first (2.2-3.3 with the jitter), so a server down for good has failed for more than the two
+# days after which health.py marks it unavailable (with 11, jitter could end it at 1.8 days).
+MAX_ATTEMPTS = 12
 JITTER = 0.2
 MAX_RETRY_AFTER = timedelta(days=1)
 _SALVAGEABLE_4XX = frozenset({401, 408, 429})

@@ -1,14 +1,14 @@
-"""Deliveries to a failing inbox: retried on a growing schedule, then given up."""
+"""Deliveries to a failing inbox: retried on a growing schedule, then given up or skipped."""
 
 from __future__ import annotations
 
 import itertools
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from fedcop.federation.retry import MAX_ATTEMPTS
-from fedcop.models import Delivery, WorkState
+from fedcop.models import Delivery, Instance, WorkState
 from fedcop.services.actors import create_group
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
@@ -32,30 +32,62 @@ async def _followed_by(home: AppState, net: InProcessNetwork, peer: FakePeer, cl
     return workers
 
 
-async def test_503_is_retried_with_growing_delays_then_given_up(
+async def test_503_is_retried_with_growing_delays_until_the_server_is_marked_unavailable(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
+    """A server that answers 503 for days: tried on the growing schedule; the tries outlast
+    the two days after which it is marked unavailable, and then the delivery ends — given up
+    on its last try, or skipped without a request if the mark came first."""
     clock = FakeClock()
     workers = await _followed_by(home, net, peer, clock)
     peer.inbox_status = 503
     gaps: list[timedelta] = []
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        assert await workers.delivery.run_once() == 1
+    attempt = 0
+    while await workers.delivery.run_once() == 1:
+        attempt += 1
         delivery = await _delivery(home)
         assert delivery.attempts == attempt
         assert delivery.last_status == 503
-        if attempt < MAX_ATTEMPTS:
-            assert delivery.state == WorkState.PENDING
-            assert await workers.delivery.run_once() == 0  # not due yet
-            gaps.append(delivery.next_attempt_at - clock.now)
-            clock.advance(delivery.next_attempt_at - clock.now)
-    assert delivery.state == WorkState.FAILED
-    assert "gave up" in (delivery.last_error or "")
+        if delivery.state != WorkState.PENDING:
+            break
+        assert await workers.delivery.run_once() == 0  # not due yet
+        gaps.append(delivery.next_attempt_at - clock.now)
+        clock.advance(delivery.next_attempt_at - clock.now)
+    delivery = await _delivery(home)
+    assert MAX_ATTEMPTS - 1 <= attempt <= MAX_ATTEMPTS
+    if delivery.state == WorkState.FAILED:
+        assert attempt == MAX_ATTEMPTS
+        assert "gave up" in (delivery.last_error or "")
+    else:
+        assert delivery.state == WorkState.SKIPPED
+        assert delivery.last_error == "instance unavailable"
     assert all(
         later > earlier for earlier, later in itertools.pairwise(gaps[:7])
     )  # before the 12 h cap
     assert timedelta(days=2) < sum(gaps, timedelta()) < timedelta(days=4)
+    async with home.db() as session:
+        instance = await session.scalar(select(Instance).where(Instance.domain == peer.host))
+    assert instance is not None
+    assert instance.unavailable_since is not None
     assert peer.inbox == []
+
+
+async def test_the_last_try_gives_up(home: AppState, net: InProcessNetwork, peer: FakePeer) -> None:
+    """A delivery on its last try to a server not (yet) marked unavailable: one more 503 and
+    it is given up for good."""
+    clock = FakeClock()
+    workers = await _followed_by(home, net, peer, clock)
+    peer.inbox_status = 503
+    async with home.db.begin() as session:
+        await session.execute(update(Delivery).values(attempts=MAX_ATTEMPTS - 1))
+    assert await workers.delivery.run_once() == 1
+    delivery = await _delivery(home)
+    assert delivery.state == WorkState.FAILED
+    assert delivery.attempts == MAX_ATTEMPTS
+    assert "gave up" in (delivery.last_error or "")
+    assert await workers.delivery.run_once() == 0
+    clock.advance(timedelta(days=3))
+    assert await workers.delivery.run_once() == 0  # never tried again
 
 
 async def test_permanent_refusal_is_given_up_at_once(
