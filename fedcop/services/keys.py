@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -36,11 +37,23 @@ class SignerCache:
         self._db = db
         self._max_age = max_age_seconds
         self._signers: dict[int, tuple[float, Signer]] = {}
+        # One reload per actor at a time: when an entry expires mid-fan-out, every delivery
+        # in flight would otherwise read the actor and its key at once (64 at the default
+        # concurrency) for the same answer.
+        self._loading: dict[int, asyncio.Task[Signer]] = {}
 
     async def get(self, actor_id: int) -> Signer:
         cached = self._signers.get(actor_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        loading = self._loading.get(actor_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(actor_id))
+            self._loading[actor_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(actor_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, actor_id: int) -> Signer:
         async with self._db() as session:
             actor = await session.get(Actor, actor_id)
         if actor is None:
