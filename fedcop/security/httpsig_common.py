@@ -142,8 +142,14 @@ def scheme_for(algorithm: str, key: PublicKey | PrivateKey) -> Scheme:
     return wanted
 
 
+class LowerCaseHeaders(dict[str, str]):
+    """Headers whose names are lower-case already (ASGI gives them so): not copied again."""
+
+
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Header names are case-insensitive; callers pass one (comma-joined) value per name."""
+    if isinstance(headers, LowerCaseHeaders):
+        return headers
     return {name.lower(): value for name, value in headers.items()}
 
 

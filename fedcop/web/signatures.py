@@ -9,6 +9,7 @@ from starlette.types import Scope
 from fedcop.federation.authenticate import AuthenticationError, authenticate
 from fedcop.federation.remote_actors import ActorKey
 from fedcop.models import utcnow
+from fedcop.security.httpsig_common import LowerCaseHeaders
 from fedcop.web.state import AppState, app_state
 
 
@@ -24,12 +25,12 @@ def scope_target(scope: Scope) -> str:
     return f"{target}?{query.decode('latin-1')}" if query else target
 
 
-def joined_headers(scope: Scope) -> dict[str, str]:
+def joined_headers(scope: Scope) -> LowerCaseHeaders:
     """One value per header name, repeats joined with ", " as HTTP says they combine.
 
     ASGI gives names already lower-cased; values are decoded as Latin-1, as Starlette does.
     """
-    joined: dict[str, str] = {}
+    joined = LowerCaseHeaders()
     for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
