@@ -21,28 +21,8 @@ from starlette.types import Receive, Scope, Send
 
 from fedcop.web import inbox
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
+from fedcop.web.inbox import is_inbox_route, route_path
 from fedcop.web.throttle import InboxThrottle, ThrottleLimits
-
-# The inboxes, as routed in web/inbox.py: /inbox, /actor/inbox, /users/{name}/inbox and
-# /groups/{name}/inbox (a route parameter is one non-empty path segment).
-_FIXED_INBOXES = frozenset({"/inbox", "/actor/inbox"})
-_ACTOR_KINDS = frozenset({"users", "groups"})
-
-
-def is_inbox_route(path: str) -> bool:
-    if path in _FIXED_INBOXES:
-        return True
-    parts = path.split("/")
-    return len(parts) == 4 and parts[1] in _ACTOR_KINDS and parts[2] != "" and parts[3] == "inbox"
-
-
-def route_path(scope: Scope) -> str:
-    """The path below the app's mount point, as Starlette's router matches it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root + "/"):
-        return path[len(root) :]
-    return path
 
 
 async def inbox_answering_errors(scope: Scope, receive: Receive, send: Send) -> None:

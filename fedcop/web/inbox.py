@@ -82,6 +82,28 @@ def _too_large(reason: str) -> HTTPException:
     return HTTPException(413, reason)
 
 
+# The inboxes, as routed below: /inbox, /actor/inbox, /users/{name}/inbox and
+# /groups/{name}/inbox (a route parameter is one non-empty path segment).
+_FIXED_INBOXES = frozenset({"/inbox", "/actor/inbox"})
+_ACTOR_KINDS = frozenset({"users", "groups"})
+
+
+def is_inbox_route(path: str) -> bool:
+    if path in _FIXED_INBOXES:
+        return True
+    parts = path.split("/")
+    return len(parts) == 4 and parts[1] in _ACTOR_KINDS and parts[2] != "" and parts[3] == "inbox"
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point, as Starlette's router matches it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root + "/"):
+        return path[len(root) :]
+    return path
+
+
 # Route treats a plain ASGI callable (not a function taking a Request) as an app of its own.
 class _Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fedcop.web.inbox import is_inbox_route, route_path
+
 # keyId="..." (draft-cavage Signature) or keyid="..." (RFC 9421 Signature-Input).
 _KEY_ID = re.compile(rb'keyid\s*=\s*"([^"]{1,2048})"', re.IGNORECASE)
 _SIGNATURE_HEADERS = frozenset({b"signature", b"signature-input", b"authorization"})
@@ -54,7 +56,11 @@ class InboxThrottle:
         self.per_domain: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not is_inbox(scope["path"]):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not is_inbox_route(route_path(scope))
+        ):
             await self.app(scope, receive, send)
             return
         await self.admit(scope, receive, send)
@@ -92,11 +98,6 @@ class InboxThrottle:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def is_inbox(path: str) -> bool:
-    """The shared inbox and every actor's inbox (`/users/x/inbox`, `/groups/x/inbox`, ...)."""
-    return path == "/inbox" or path.endswith("/inbox")
 
 
 def sender_of(scope: Scope) -> str:

@@ -12,7 +12,7 @@ from starlette.types import Message
 
 from fedcop.models import InboxItem
 from fedcop.web import inbox as inbox_module
-from fedcop.web.front import is_inbox_route, route_path
+from fedcop.web.inbox import is_inbox_route, route_path
 from fedcop.web.state import AppState
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, follow_activity, post_signed
