@@ -63,9 +63,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own_engine = engine is None
-        active_engine = engine or database.create_engine(
-            settings.database_url, pool_size=settings.database_pool_size
-        )
+        active_engine = engine or database.engine_for(settings)
         try:
             state = app.state.fedcop = await build_state(settings, active_engine, network)
             if freeze_after_startup:

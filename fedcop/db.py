@@ -7,7 +7,7 @@ explicitly with `fedcop migrate`, because several processes may share it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+if TYPE_CHECKING:
+    from fedcop.settings import Settings
+
 SessionMaker = async_sessionmaker[AsyncSession]
 
 
@@ -33,6 +36,11 @@ SessionMaker = async_sessionmaker[AsyncSession]
 # every process (max_connections, 100 by default), so fewer: `FEDCOP_DATABASE_POOL_SIZE`.
 SQLITE_POOL_SIZE = 32
 POSTGRES_POOL_SIZE = 10
+
+
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The engine a process builds from its settings (database URL and pool size)."""
+    return create_engine(settings.database_url, pool_size=settings.database_pool_size)
 
 
 def create_engine(database_url: str, *, pool_size: int | None = None, **kwargs: Any) -> AsyncEngine:

@@ -49,9 +49,7 @@ def with_state(action: Callable[[AppState], Awaitable[T]]) -> T:
     settings = load_settings()
 
     async def run() -> T:
-        engine = database.create_engine(
-            settings.database_url, pool_size=settings.database_pool_size
-        )
+        engine = database.engine_for(settings)
         try:
             state = await build_state(settings, engine)
             try:

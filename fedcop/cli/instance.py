@@ -79,9 +79,7 @@ def migrate(target: str, down_target: str | None) -> None:
     settings = load_settings()
 
     async def run() -> str | None:
-        engine = database.create_engine(
-            settings.database_url, pool_size=settings.database_pool_size
-        )
+        engine = database.engine_for(settings)
         try:
             if down_target is not None:
                 await database.downgrade(engine, down_target)
