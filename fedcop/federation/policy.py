@@ -32,9 +32,11 @@ class FederationPolicy:
 
         Blocking a domain blocks its subdomains and every port on it.
         """
-        if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
+        verdict = self.cached_verdict(domain)
+        if verdict is None:
             await self.reload()
-        return self._verdict(domain)
+            verdict = self._verdict(domain)
+        return verdict
 
     def cached_verdict(self, domain: str) -> bool | None:
         """`is_suspended` without an await while the list is fresh; None when it needs a reload."""

@@ -227,8 +227,6 @@ def _line(name: str, params: Mapping[str, str], headers: Mapping[str, str]) -> s
 
 
 def _signing_string(names: tuple[str, ...], lines: list[str], method: str, target: str) -> bytes:
-    if "(request-target)" not in names:
-        return "\n".join(lines).encode("utf-8")
     request_target = f"(request-target): {method.lower()} {target}"
     filled = [request_target if name == "(request-target)" else line
               for name, line in zip(names, lines, strict=True)]  # fmt: skip
