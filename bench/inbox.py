@@ -75,6 +75,7 @@ from bench.verify import (
     settings_for,
     sign_posts,
 )
+from bench.wrk import run_wrk, write_requests, wrk_path
 from fedcop import db as database
 from fedcop.app import Network, build_state, create_app
 from fedcop.models import InboxItem
@@ -327,17 +328,31 @@ class Workload:
     accept: list[SignedPost]
     storm: list[SignedPost]
     key_file: str  # the peer's public key, for the bare server
+    files: RequestFiles | None  # the same posts as raw requests, when wrk is the load
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFiles:
+    accept: Path
+    storm: Path  # the storm order
+    repeats: Path  # the storm's activities once each
 
 
 async def bare_run(work: Workload, args: argparse.Namespace, label: str) -> LoadRun:
     """The accept workload against the bare Starlette server (same uvicorn, same client)."""
     async with server_process("", max_seconds=60, bare_key_file=work.key_file) as server:
-        connector = aiohttp.TCPConnector(limit=args.connections, limit_per_host=args.connections)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await post_all(session, server, work.accept[:200], args.connections)  # warm up
-            run = await post_all(session, server, work.accept, args.connections)
+        if work.files is not None:
+            await wrk_load(server, work.files.accept, args, seconds=1)  # warm up
+            run = await wrk_load(server, work.files.accept, args)
+        else:
+            connector = aiohttp.TCPConnector(
+                limit=args.connections, limit_per_host=args.connections
+            )
+            async with aiohttp.ClientSession(connector=connector) as session:
+                await post_all(session, server, work.accept[:200], args.connections)  # warm up
+                run = await post_all(session, server, work.accept, args.connections)
     _print_run(label, run)
-    if run.statuses != {"202": run.requests}:
+    if not all_accepted(run):
         raise RuntimeError(f"the bare server did not accept everything: {run.statuses}")
     return run
 
@@ -355,18 +370,27 @@ async def run_backend(
             if warm.statuses != {"202": len(work.warm)}:
                 raise RuntimeError(f"warm-up failed on {backend}: {warm.statuses}")
             before = bare_verify_rate(work.accept, public_pem, args.baseline_seconds)
-            accept = await post_all(session, server, work.accept, args.connections)
-            _print_run(f"{backend} accept", accept)
-            storm = await post_all(
-                session, server, storm_order(work.storm, COPIES), args.connections
-            )
-            _print_run(f"{backend} storm x{COPIES}", storm)
-            repeats = await post_all(session, server, work.storm, args.connections)
+            if work.files is not None:
+                files = work.files
+                accept = await wrk_load(server, files.accept, args)
+                _print_run(f"{backend} accept", accept)
+                storm = await wrk_load(server, files.storm, args)
+                _print_run(f"{backend} storm x{COPIES}", storm)
+                repeats = await wrk_load(server, files.repeats, args, seconds=1)
+            else:
+                accept = await post_all(session, server, work.accept, args.connections)
+                _print_run(f"{backend} accept", accept)
+                storm = await post_all(
+                    session, server, storm_order(work.storm, COPIES), args.connections
+                )
+                _print_run(f"{backend} storm x{COPIES}", storm)
+                repeats = await post_all(session, server, work.storm, args.connections)
             _print_run(f"{backend} repeats only", repeats)
             after = bare_verify_rate(work.accept, public_pem, args.baseline_seconds)
     bare_after = await bare_run(work, args, f"{backend} pass, bare Starlette after")
     stored = await stored_ids(database_url)
     sent = {post.activity_id for post in [*work.warm, *work.accept, *work.storm]}
+    accepted = [stored[post.activity_id] for post in work.accept]
     return BackendRun(
         backend=backend,
         accept=accept,
@@ -377,8 +401,55 @@ async def run_backend(
         baseline_before=before,
         baseline_after=after,
         rows_per_storm_id=dict(Counter(stored[post.activity_id] for post in work.storm)),
-        accept_rows_ok=all(stored[post.activity_id] == 1 for post in work.accept),
+        accept_rows_ok=accept_rows_ok(accepted, accept.requests, args.connections),
         extra_rows=sum(count for ap_id, count in stored.items() if ap_id not in sent),
+    )
+
+
+def accept_rows_ok(rows_per_post: list[int], answered: int, connections: int) -> bool:
+    """Each accepted activity stored once. A count-bound run answers every post; a time-bound
+    (wrk) run answers a prefix of them, give or take the requests in flight when it stopped,
+    and must not have run out of distinct posts (then it would have sent repeats)."""
+    if answered > len(rows_per_post):
+        return False
+    stored = sum(rows_per_post)
+    return set(rows_per_post) <= {0, 1} and answered <= stored <= answered + connections
+
+
+def all_accepted(run: LoadRun) -> bool:
+    """Every request answered 202 (wrk counts 2xx: the inbox answers no other 2xx)."""
+    return run.statuses in ({"202": run.requests}, {"2xx": run.requests})
+
+
+async def wrk_load(
+    server: Server, requests_file: Path, args: argparse.Namespace, seconds: int | None = None
+) -> LoadRun:
+    server_cpu = server.cpu_seconds()
+    run = await run_wrk(
+        f"http://127.0.0.1:{server.port}{INBOX_PATH}",
+        requests_file,
+        connections=args.connections,
+        seconds=seconds or args.seconds,
+    )
+    server_cpu_after = server.cpu_seconds()
+    statuses = {"2xx": run.requests - run.non_2xx}
+    if run.non_2xx:
+        statuses["other"] = run.non_2xx
+    if run.socket_errors:
+        statuses["error: socket"] = run.socket_errors
+    return LoadRun(
+        requests=run.requests,
+        seconds=run.seconds,
+        statuses=statuses,
+        p50_ms=run.p50_ms,
+        p99_ms=run.p99_ms,
+        max_ms=run.max_ms,
+        server_cpu_seconds=(
+            None
+            if server_cpu is None or server_cpu_after is None
+            else server_cpu_after - server_cpu
+        ),
+        client_cpu_seconds=run.cpu_seconds,
     )
 
 
@@ -424,7 +495,7 @@ def accept_result(run: BackendRun, args: argparse.Namespace, loop: str) -> Resul
     baseline = mean_rate(run.baseline_before, run.baseline_after)
     accept = run.accept
     ratio = accept.per_second / bare.per_second
-    clean = accept.statuses == {"202": accept.requests} and run.accept_rows_ok
+    clean = all_accepted(accept) and run.accept_rows_ok
     return Result(
         scenario=f"inbox accept over HTTP, {run.backend}, {args.connections} conns, {loop}",
         ratio=ratio,
@@ -447,7 +518,7 @@ def storm_result(run: BackendRun, args: argparse.Namespace, loop: str) -> Result
     storm = run.storm
     ratio = storm.per_second / bare.per_second
     exactly_once = set(run.rows_per_storm_id) == {1} and not run.extra_rows
-    clean = exactly_once and storm.statuses == {"202": storm.requests}
+    clean = exactly_once and all_accepted(storm)
     return Result(
         scenario=f"inbox duplicate storm ({COPIES}x each), {run.backend}, {loop}",
         ratio=ratio,
@@ -505,7 +576,9 @@ def _details(
         "connections": args.connections,
         "backend": run.backend,
         "event_loop": loop,
-        "load_generator": "same machine (2 cores shared with the server and the database)",
+        "load_generator": (
+            f"{args.load} on the same machine (2 cores shared with the server and the database)"
+        ),
     }
 
 
@@ -514,18 +587,40 @@ def _details(
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench inbox")
-    parser.add_argument("--requests", type=int, default=4000, help="accept-path POSTs per run")
-    parser.add_argument("--storm", type=int, default=1000, help=f"activities sent {COPIES}x each")
+    parser.add_argument(
+        "--load", choices=("auto", "wrk", "aiohttp"), default="auto",
+        help="load generator: wrk (C, time-bound runs) or the aiohttp client (count-bound); "
+        "auto takes wrk when it is installed",
+    )  # fmt: skip
+    parser.add_argument(
+        "--requests", type=int, default=0,
+        help="distinct accept-path POSTs: the run's count with aiohttp (default 4000), the "
+        "supply for a time-bound run with wrk (default 30000)",
+    )  # fmt: skip
+    parser.add_argument("--seconds", type=int, default=3, help="a wrk run's length")
+    parser.add_argument(
+        "--storm", type=int, default=0,
+        help=f"activities sent {COPIES}x each (default 1000; 3000 with wrk)",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--baseline-seconds", type=float, default=2.0)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES, help="an admin connection")
     parser.add_argument("--no-postgres", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.load == "auto":
+        args.load = "wrk" if wrk_path() else "aiohttp"
+    if args.load == "wrk" and not wrk_path():
+        parser.error("wrk is not installed (apt-get install wrk)")
+    with_wrk = args.load == "wrk"
+    args.requests = args.requests or (30_000 if with_wrk else 4000)
+    args.storm = args.storm or (3000 if with_wrk else 1000)
+    return args
 
 
 async def run_all(argv: list[str]) -> list[Result]:
     """Every scenario on every backend: accept and storm on SQLite, then on PostgreSQL."""
     args = parse_args(argv)
+    print(f"   load generator: {args.load}", flush=True)
     peer = make_peer()
     started = time.perf_counter()
     numbers = iter(range(1, 1 + 1 + args.requests + args.storm))
@@ -541,7 +636,16 @@ async def run_all(argv: list[str]) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="fedcop-bench-") as tmp:
         key_file = Path(tmp) / "peer-key.pem"
         key_file.write_text(peer.keys.public_pem)
-        work = Workload(peer, warm, accept, storm, key_file=str(key_file))
+        files = None
+        if args.load == "wrk":
+            files = RequestFiles(
+                accept=write_requests(Path(tmp) / "accept.http", accept, INBOX_PATH),
+                storm=write_requests(
+                    Path(tmp) / "storm.http", storm_order(storm, COPIES), INBOX_PATH
+                ),
+                repeats=write_requests(Path(tmp) / "repeats.http", storm, INBOX_PATH),
+            )
+        work = Workload(peer, warm, accept, storm, key_file=str(key_file), files=files)
         sqlite_url = f"sqlite+aiosqlite:///{Path(tmp) / 'inbox.db'}"
         runs.append(await run_backend("SQLite", sqlite_url, work, args))
         unreachable = "skipped" if args.no_postgres else await postgres_reachable(args.postgres_url)
