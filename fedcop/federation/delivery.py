@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fedcop.db import SessionMaker
-from fedcop.federation import delivery_sqlite
+from fedcop.federation import delivery_postgres, delivery_sqlite
 from fedcop.federation.breaker import CircuitBreaker
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
 from fedcop.federation.delivery_sql import ActivityBodies, Choose, DueRow, EngineStore
@@ -346,7 +346,8 @@ class OutcomeRecorder:
 
 
 class DeliveryStore(Protocol):
-    """Where claims and outcomes go: `EngineStore`, or `SqliteDeliveryStore` on a SQLite file."""
+    """Where claims and outcomes go: `SqliteDeliveryStore` on a SQLite file,
+    `PostgresDeliveryStore` on asyncpg, else `EngineStore`."""
 
     async def claim(
         self,
@@ -371,6 +372,8 @@ class DeliveryStore(Protocol):
 def store_for(engine: AsyncEngine) -> DeliveryStore:
     if engine.dialect.name == "sqlite" and delivery_sqlite.usable(engine.url.database):
         return delivery_sqlite.SqliteDeliveryStore(str(engine.url.database))
+    if delivery_postgres.usable(engine):
+        return delivery_postgres.PostgresDeliveryStore(engine)
     return EngineStore(engine)
 
 

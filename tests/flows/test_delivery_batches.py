@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fedcop.federation import delivery
 from fedcop.federation.delivery import DeliveryWorker
-from fedcop.federation.delivery_sqlite import SqliteDeliveryStore
+from fedcop.federation.delivery_postgres import PostgresDeliveryStore
+from fedcop.federation.delivery_sql import EngineStore
 from fedcop.models import Actor, Delivery, Instance, OutboxActivity, WorkState
 from fedcop.services.actors import create_person
 from fedcop.web.state import AppState
@@ -86,7 +87,8 @@ def _recording(statements: list[tuple[str, int]]) -> int:
 
 def spy_on_batches(worker: DeliveryWorker, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many outcomes each call of the worker's store records (each call: one
-    transaction, on SQLite files one hop to `SqliteDeliveryStore`'s connection)."""
+    transaction; on SQLite files one hop to `SqliteDeliveryStore`'s connection, on
+    PostgreSQL one transaction on the pooled connection's asyncpg connection)."""
     batches: list[int] = []
     record = worker._store.record
 
@@ -103,8 +105,12 @@ async def _rows(state: AppState) -> list[Delivery]:
         return list((await session.scalars(select(Delivery).order_by(Delivery.id))).all())
 
 
+# The worker picks the store for its database (a SQLite file: its own sqlite3 connection;
+# asyncpg: the driver itself); the engine's store is the fallback (SQLite in memory or older
+# than 3.38, other drivers), run here on both databases too.
+@pytest.mark.parametrize("store", ["chosen", "engine"])
 async def test_a_round_of_mixed_outcomes_is_recorded_in_one_transaction(
-    home: AppState, net: InProcessNetwork, monkeypatch: pytest.MonkeyPatch
+    home: AppState, net: InProcessNetwork, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
     clock = FakeClock()
     domains = ["ok.test", "gone.test", "busy.test", "dead.test"]  # dead.test: no route, refused
@@ -112,6 +118,8 @@ async def test_a_round_of_mixed_outcomes_is_recorded_in_one_transaction(
     net.routes.update({"ok.test": answering(202), "gone.test": answering(410),
                        "busy.test": answering(503)})  # fmt: skip
     worker = build_workers(home, clock=clock, concurrency=8, per_host=2).delivery
+    if store == "engine":
+        worker._store = worker._recorder._store = EngineStore(home.engine)
     # A window longer than any test: the batch is closed by the last send finishing, which is
     # what lets `run_once` return at once with everything recorded.
     monkeypatch.setattr(delivery, "BATCH_SECONDS", 60.0)
@@ -119,7 +127,9 @@ async def test_a_round_of_mixed_outcomes_is_recorded_in_one_transaction(
     with transactions(home.engine) as committed:
         assert await worker.run_once() == 8  # returns once every outcome is committed
     assert batches == [8]  # all eight handed to the store at once: one transaction
-    if not isinstance(worker._store, SqliteDeliveryStore):  # through the engine: one statement
+    if store == "chosen" and home.engine.dialect.name == "postgresql":  # asyncpg itself
+        assert isinstance(worker._store, PostgresDeliveryStore)
+    if isinstance(worker._store, EngineStore):  # through the engine: one statement
         assert [_recording(t) for t in committed if _recording(t)] == [8]
         [recording] = [t for t in committed if _recording(t)]
         assert [n for sql, n in recording if sql.startswith("UPDATE deliveries")] == [8]
