@@ -162,6 +162,3 @@ class PostgresDeliveryStore:
                 status = await connection.execute(_DEFER, domain, deferrals[domain], now)
                 deferred += int(status.rsplit(" ", 1)[-1])  # "UPDATE n"
         return deferred
-
-    async def aclose(self) -> None:
-        return None

@@ -201,7 +201,7 @@ class EngineStore:
         """Up to `scan` due rows go to `choose`; lease the chosen, skip the skipped, and have
         the chosen rows' activity bodies in `bodies`. Returns the chosen rows."""
         async with self._turns, self._engine.begin() as connection:
-            rows = await self.sql.lock_due(connection, now, scan, excluded)
+            rows = await self._sql.lock_due(connection, now, scan, excluded)
             if not rows:
                 return []
             chosen, skipped = choose(rows)
@@ -233,10 +233,6 @@ class EngineStore:
             return sum(
                 [await defer_due(connection, d, deferrals[d], now) for d in sorted(deferrals)]
             )
-
-    @property
-    def sql(self) -> DeliverySql:
-        return self._sql
 
 
 class WriteTurns:
