@@ -114,6 +114,11 @@ class Server:
     def cpu_seconds(self) -> float | None:
         return process_cpu_seconds(self.process.pid)
 
+    def cpu_since(self, before: float | None) -> float | None:
+        """CPU seconds used since `cpu_seconds()` gave `before` (None where /proc cannot tell)."""
+        after = self.cpu_seconds()
+        return None if before is None or after is None else after - before
+
 
 @contextlib.asynccontextmanager
 async def server_process(
@@ -274,7 +279,7 @@ async def run_load(
     await asyncio.gather(*(worker() for _ in range(min(connections, requests))))
     seconds = time.perf_counter() - start
     client_cpu = time.process_time() - client_cpu
-    server_cpu_after = server.cpu_seconds()
+    server_cpu_used = server.cpu_since(server_cpu)
     latencies.sort()
     return LoadRun(
         requests=requests,
@@ -283,11 +288,7 @@ async def run_load(
         p50_ms=1000 * percentile(latencies, 0.50),
         p99_ms=1000 * percentile(latencies, 0.99),
         max_ms=1000 * latencies[-1],
-        server_cpu_seconds=(
-            None
-            if server_cpu is None or server_cpu_after is None
-            else server_cpu_after - server_cpu
-        ),
+        server_cpu_seconds=server_cpu_used,
         client_cpu_seconds=client_cpu,
     )
 
@@ -373,18 +374,16 @@ async def run_backend(
             if work.files is not None:
                 files = work.files
                 accept = await wrk_load(server, files.accept, args)
-                _print_run(f"{backend} accept", accept)
                 storm = await wrk_load(server, files.storm, args)
-                _print_run(f"{backend} storm x{COPIES}", storm)
                 repeats = await wrk_load(server, files.repeats, args, seconds=1)
             else:
                 accept = await post_all(session, server, work.accept, args.connections)
-                _print_run(f"{backend} accept", accept)
                 storm = await post_all(
                     session, server, storm_order(work.storm, COPIES), args.connections
                 )
-                _print_run(f"{backend} storm x{COPIES}", storm)
                 repeats = await post_all(session, server, work.storm, args.connections)
+            _print_run(f"{backend} accept", accept)
+            _print_run(f"{backend} storm x{COPIES}", storm)
             _print_run(f"{backend} repeats only", repeats)
             after = bare_verify_rate(work.accept, public_pem, args.baseline_seconds)
     bare_after = await bare_run(work, args, f"{backend} pass, bare Starlette after")
@@ -431,7 +430,7 @@ async def wrk_load(
         connections=args.connections,
         seconds=seconds or args.seconds,
     )
-    server_cpu_after = server.cpu_seconds()
+    server_cpu_used = server.cpu_since(server_cpu)
     statuses = {"2xx": run.requests - run.non_2xx}
     if run.non_2xx:
         statuses["other"] = run.non_2xx
@@ -444,11 +443,7 @@ async def wrk_load(
         p50_ms=run.p50_ms,
         p99_ms=run.p99_ms,
         max_ms=run.max_ms,
-        server_cpu_seconds=(
-            None
-            if server_cpu is None or server_cpu_after is None
-            else server_cpu_after - server_cpu
-        ),
+        server_cpu_seconds=server_cpu_used,
         client_cpu_seconds=run.cpu_seconds,
     )
 
