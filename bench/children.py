@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import sys
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from bench.report import ROOT
@@ -89,3 +91,13 @@ def serve_app(app: Any, max_seconds: float) -> None:
         await serving
 
     uvloop.run(main())
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the ")" that ends the command name, utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

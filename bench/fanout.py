@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -29,7 +28,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.baseline import SignRate, rsa_sign_rate
-from bench.children import wait_or_kill
+from bench.children import process_cpu_seconds, wait_or_kill
 from bench.report import Result
 from fedcop.federation.client import FederationClient, FetchError, Signer
 from fedcop.security.httpsig import load_private_key
@@ -116,7 +115,7 @@ class Receiver:
         return await _read_message(self.process)
 
     def cpu_seconds(self) -> float | None:
-        return _process_cpu_seconds(self.process.pid)
+        return process_cpu_seconds(self.process.pid)
 
 
 @contextlib.asynccontextmanager
@@ -153,16 +152,6 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     if process.stdin is not None:
         process.stdin.close()
     await wait_or_kill(process, 5)
-
-
-def _process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process from /proc (Linux); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    # After the ")" that ends the command name, utime and stime are the 12th and 13th fields.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def inbox_urls(hosts: int, port: int, *, names: bool) -> list[str]:

@@ -62,7 +62,7 @@ import asyncpg
 import httpx
 from sqlalchemy import select
 
-from bench.children import child_process, serve_app
+from bench.children import child_process, process_cpu_seconds, serve_app
 from bench.report import Result, stamp, update_docs, write_json
 from bench.verify import (
     INBOX_PATH,
@@ -133,15 +133,6 @@ async def server_process(
         what="server",
     ) as (process, port):
         yield Server(process, port)
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process from /proc (Linux); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- databases -----------------------------------------------------------------------------
