@@ -52,9 +52,19 @@ def clock() -> Clock:
     return Clock()
 
 
+def policy_over(blocks: FakeBlockList, clock: Clock) -> FederationPolicy:
+    return FederationPolicy(blocks, clock)  # type: ignore[arg-type]
+
+
+async def background_turns(turns: int = 3) -> None:
+    """Let a reload started in the background run to its end (it awaits nothing slow)."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
 async def test_concurrent_first_requests_share_one_read(clock: Clock) -> None:
     blocks = FakeBlockList({"bad.example"})
-    policy = FederationPolicy(blocks, clock)  # type: ignore[arg-type]
+    policy = policy_over(blocks, clock)
     blocks.gate = asyncio.Event()
     asking = [asyncio.ensure_future(policy.is_suspended(f"host{i}.example")) for i in range(32)]
     asking.append(asyncio.ensure_future(policy.is_suspended("bad.example")))
@@ -67,7 +77,7 @@ async def test_concurrent_first_requests_share_one_read(clock: Clock) -> None:
 
 async def test_a_due_list_answers_at_once_and_reloads_once_behind(clock: Clock) -> None:
     blocks = FakeBlockList(set())
-    policy = FederationPolicy(blocks, clock)  # type: ignore[arg-type]
+    policy = policy_over(blocks, clock)
     assert await policy.is_suspended("new.example") is False
     blocks.suspended.add("new.example")
     clock.now += policy_module._REFRESH_SECONDS + 1
@@ -77,8 +87,7 @@ async def test_a_due_list_answers_at_once_and_reloads_once_behind(clock: Clock) 
     await asyncio.sleep(0)
     assert blocks.reads == 2
     blocks.gate.set()
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await background_turns(2)
     # The reload landed: the block made meanwhile now counts.
     assert policy.cached_verdict("new.example") is True
     assert blocks.reads == 2
@@ -86,7 +95,7 @@ async def test_a_due_list_answers_at_once_and_reloads_once_behind(clock: Clock) 
 
 async def test_a_list_too_old_is_not_answered_from(clock: Clock) -> None:
     blocks = FakeBlockList(set())
-    policy = FederationPolicy(blocks, clock)  # type: ignore[arg-type]
+    policy = policy_over(blocks, clock)
     await policy.reload()
     blocks.suspended.add("gone.example")
     clock.now += policy_module._MAX_STALE_SECONDS + 1
@@ -98,27 +107,25 @@ async def test_a_failed_background_reload_is_logged_and_tried_again(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocks = FakeBlockList(set())
-    policy = FederationPolicy(blocks, clock)  # type: ignore[arg-type]
+    policy = policy_over(blocks, clock)
     await policy.reload()
     blocks.failing = True
     clock.now += policy_module._REFRESH_SECONDS + 1
     with caplog.at_level(logging.WARNING, logger="fedcop.federation.policy"):
         assert policy.cached_verdict("any.example") is False
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await background_turns()
     assert "could not reload the domain block list" in caplog.text
     blocks.failing = False
     blocks.suspended.add("any.example")
     policy.cached_verdict("any.example")  # still due: starts another reload
-    for _ in range(3):
-        await asyncio.sleep(0)
+    await background_turns()
     assert policy.cached_verdict("any.example") is True
     assert blocks.reads == 3
 
 
 async def test_an_explicit_reload_reads_even_while_one_is_running(clock: Clock) -> None:
     blocks = FakeBlockList(set())
-    policy = FederationPolicy(blocks, clock)  # type: ignore[arg-type]
+    policy = policy_over(blocks, clock)
     await policy.reload()
     clock.now += policy_module._REFRESH_SECONDS + 1
     blocks.gate = asyncio.Event()
