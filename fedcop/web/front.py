@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from fedcop.web import inbox
 from fedcop.web.errors import http_exception_handler, unexpected_error_handler
-from fedcop.web.inbox import is_inbox_route, route_path
+from fedcop.web.inbox import is_inbox_post
 from fedcop.web.throttle import InboxThrottle, ThrottleLimits
 
 
@@ -47,11 +47,7 @@ class FedcopApp(Starlette):
         self.inbox_throttle = InboxThrottle(inbox_answering_errors, inbox_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and is_inbox_route(route_path(scope))
-        ):
+        if is_inbox_post(scope):
             scope["app"] = self
             await self.inbox_throttle.admit(scope, receive, send)
             return

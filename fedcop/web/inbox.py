@@ -95,6 +95,13 @@ def is_inbox_route(path: str) -> bool:
     return len(parts) == 4 and parts[1] in _ACTOR_KINDS and parts[2] != "" and parts[3] == "inbox"
 
 
+def is_inbox_post(scope: Scope) -> bool:
+    """An HTTP POST to one of the inboxes: what the front door and the load shedder take."""
+    return (
+        scope["type"] == "http" and scope["method"] == "POST" and is_inbox_route(route_path(scope))
+    )
+
+
 def route_path(scope: Scope) -> str:
     """The path below the app's mount point, as Starlette's router matches it."""
     path: str = scope["path"]

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fedcop.web.inbox import is_inbox_route, route_path
+from fedcop.web.inbox import is_inbox_post
 
 # keyId="..." (draft-cavage Signature) or keyid="..." (RFC 9421 Signature-Input).
 _KEY_ID = re.compile(rb'keyid\s*=\s*"([^"]{1,2048})"', re.IGNORECASE)
@@ -56,11 +56,7 @@ class InboxThrottle:
         self.per_domain: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or not is_inbox_route(route_path(scope))
-        ):
+        if not is_inbox_post(scope):
             await self.app(scope, receive, send)
             return
         await self.admit(scope, receive, send)
