@@ -22,6 +22,7 @@ from fedcop import db as database
 from fedcop.ap.urls import LocalUrls
 from fedcop.errors import FedcopError
 from fedcop.federation.client import FederationClient
+from fedcop.federation.doorbell import Doorbells
 from fedcop.federation.intake import InboxWriter, RecentIds
 from fedcop.federation.policy import FederationPolicy
 from fedcop.federation.remote_actors import RemoteActors
@@ -35,8 +36,7 @@ from fedcop.web.errors import http_exception_handler, unexpected_error_handler
 from fedcop.web.front import FedcopApp
 from fedcop.web.state import AppState
 from fedcop.web.throttle import ThrottleLimits
-from fedcop.worker import build_workers
-from fedcop.worker import run_workers as run_resilient
+from fedcop.worker import serve_workers
 
 log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -106,11 +106,7 @@ async def _serving(state: AppState, *, run_workers: bool) -> AsyncIterator[None]
     """While the app serves: the background queues if asked for (riding out database outages
     as `fedcop worker` does), then a clean shutdown of them, the inbox writer and the client."""
     stop = asyncio.Event()
-    background = (
-        asyncio.create_task(run_resilient(lambda: build_workers(state), stop))
-        if run_workers
-        else None
-    )
+    background = asyncio.create_task(serve_workers(state, stop)) if run_workers else None
     try:
         yield
     finally:
@@ -142,7 +138,8 @@ async def build_state(
 ) -> AppState:
     network = network or Network()
     await prepare_database(settings, engine)
-    db = database.session_maker(engine)
+    doorbells = Doorbells()
+    db = database.session_maker(engine, info=doorbells.session_info())
     urls = LocalUrls(settings.base_url)
     instance_signer = await local_signer(db, await ensure_instance_actor(db, urls, settings.host))
     guard = AddressGuard(allow_private=settings.allow_private_addresses, resolve=network.resolve)
@@ -174,8 +171,9 @@ async def build_state(
         remote_actors=remote_actors,
         policy=FederationPolicy(db),
         instance_signer=instance_signer,
-        inbox_writer=InboxWriter(engine),
+        inbox_writer=InboxWriter(engine, doorbell=doorbells.inbox),
         recent_ids=RecentIds(),
+        doorbells=doorbells,
     )
 
 

@@ -68,8 +68,9 @@ def sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def session_maker(engine: AsyncEngine) -> SessionMaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_maker(engine: AsyncEngine, *, info: dict[str, Any] | None = None) -> SessionMaker:
+    """Sessions on `engine`; `info` is in every session's `Session.info` (the doorbells)."""
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def migrations_path() -> Path:

@@ -16,6 +16,7 @@ from datetime import datetime
 from fedcop import db as database
 from fedcop.federation.delivery import DeliveryWorker
 from fedcop.federation.dispatch import HandlerContext
+from fedcop.federation.doorbell import listener_for
 from fedcop.federation.handlers import build_table
 from fedcop.federation.processor import InboxProcessor
 from fedcop.models import utcnow
@@ -56,7 +57,7 @@ def build_workers(
 ) -> Workers:
     context = HandlerContext(db=state.db, urls=state.urls, actors=state.remote_actors)
     return Workers(
-        inbox=InboxProcessor(context, build_table(), clock=clock),
+        inbox=InboxProcessor(context, build_table(), clock=clock, doorbell=state.doorbells.inbox),
         delivery=DeliveryWorker(
             state.db,
             state.client,
@@ -64,8 +65,27 @@ def build_workers(
             concurrency=concurrency,
             per_host=per_host,
             clock=clock,
+            doorbell=state.doorbells.deliveries,
         ),
     )
+
+
+async def serve_workers(
+    state: AppState, stop: asyncio.Event, *, concurrency: int = 64, per_host: int = 32
+) -> None:
+    """This process's workers until `stop` (`run_workers`), woken by new work as it commits:
+    in this process through its doorbells, from other processes through PostgreSQL's
+    notifications where the database sends them (`doorbell.DoorbellListener`)."""
+    listener = listener_for(state.engine, state.doorbells)
+    listening = asyncio.create_task(listener.run(stop)) if listener is not None else None
+    try:
+        await run_workers(
+            lambda: build_workers(state, concurrency=concurrency, per_host=per_host), stop
+        )
+    finally:
+        if listening is not None:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
 
 
 async def run_workers(build: Callable[[], Workers], stop: asyncio.Event) -> None:

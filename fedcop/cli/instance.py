@@ -16,7 +16,7 @@ from fedcop.models import GroupVisibility
 from fedcop.services import actors as actor_services
 from fedcop.services.demo import seed_demo
 from fedcop.web.state import AppState
-from fedcop.worker import build_workers, run_workers
+from fedcop.worker import serve_workers
 
 
 @main.command()
@@ -63,9 +63,7 @@ def worker(concurrency: int, per_host: int) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         click.echo(f"fedcop worker: {concurrency} deliveries in flight, {per_host} per host")
-        await run_workers(
-            lambda: build_workers(state, concurrency=concurrency, per_host=per_host), stop
-        )
+        await serve_workers(state, stop, concurrency=concurrency, per_host=per_host)
 
     with_state(run)
 

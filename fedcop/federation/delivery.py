@@ -17,7 +17,6 @@ of the worker's time, and on SQLite every one queued behind the single writer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
@@ -36,6 +35,7 @@ from fedcop.federation import delivery_postgres, delivery_sqlite
 from fedcop.federation.breaker import CircuitBreaker
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
 from fedcop.federation.delivery_sql import ActivityBodies, Choose, DueRow, EngineStore
+from fedcop.federation.doorbell import Doorbell, wait_set, waking
 from fedcop.federation.retry import Decision, Outcome, classify, next_attempt
 from fedcop.models import WorkState, utcnow
 from fedcop.services.keys import SignerCache
@@ -70,8 +70,10 @@ class DeliveryWorker:
         per_host: int = 32,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self._db = db
+        self._doorbell = doorbell
         self._client = client
         self._signers = signers
         self.concurrency = concurrency
@@ -81,7 +83,9 @@ class DeliveryWorker:
         self._in_flight: Counter[str] = Counter()  # requests being sent, per host
         self._sending = 0  # the same, in total
         self._tasks: set[asyncio.Task[None]] = set()
-        self._request_over = asyncio.Event()  # a slot (or a host's window) was freed
+        # Set when the loop should look again: a slot (or a host's window) was freed, new
+        # deliveries were committed (the doorbell), or it is time to stop.
+        self._wake = asyncio.Event()
         self.breaker = CircuitBreaker(clock, per_host=per_host)
         self._store = store_for(engine_of(db))
         self._bodies = ActivityBodies()
@@ -98,19 +102,16 @@ class DeliveryWorker:
         """Keep `concurrency` requests in flight until `stop` is set."""
         _freeze_startup_objects()
         try:
-            while not stop.is_set():
-                self._request_over.clear()
-                for item in await self.claim(self._free_slots()):
-                    task = asyncio.create_task(self._deliver(item))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._delivery_over)
-                if self._tasks:
-                    # Wake as soon as a request is over, even if this claim found nothing: rows
-                    # may be waiting only for their host's cap, which that request just freed.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._request_over.wait(), idle_seconds)
-                else:
-                    await _sleep_or_stop(stop, idle_seconds)
+            with waking(self._wake, self._doorbell, stop):
+                while not stop.is_set():
+                    self._wake.clear()
+                    for item in await self.claim(self._free_slots()):
+                        task = asyncio.create_task(self._deliver(item))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._delivery_over)
+                    # Look again as soon as a request is over, even if this claim found nothing:
+                    # rows may be waiting only for their host's cap, which that request freed.
+                    await wait_set(self._wake, idle_seconds)
             if self._tasks:  # each awaits its own outcome's commit: this flushes the last batch
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:  # also when cancelled: no commit is left running behind the caller's back
@@ -119,7 +120,7 @@ class DeliveryWorker:
     def _delivery_over(self, task: asyncio.Task[None]) -> None:
         # Its outcome is committed: if claims had stopped for outcomes waiting, they may resume.
         self._tasks.discard(task)
-        self._request_over.set()
+        self._wake.set()
 
     def _free_slots(self) -> int:
         """Requests that may start now. A delivery whose request is over no longer takes a
@@ -178,7 +179,7 @@ class DeliveryWorker:
                 self._sending -= 1
                 if self._in_flight[item.domain] <= 0:
                     del self._in_flight[item.domain]
-                self._request_over.set()
+                self._wake.set()
             self._watch_host(item.domain, result)
             await self._recorder.record(outcome_of(item, result, self._clock(), self._rng))
         except Exception:  # a bug must not kill the worker; the lease brings the row back
@@ -393,8 +394,3 @@ def _freeze_startup_objects() -> None:
     walking all of it stopped the event loop for 60-75 ms each time (a frozen heap: 3-9 ms)."""
     gc.collect()
     gc.freeze()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fedcop.federation.doorbell import Doorbell
 from fedcop.federation.intake_sqlite import SqliteWriter
 from fedcop.models import InboxItem, WorkState, utcnow
 
@@ -60,7 +61,8 @@ class RecentIds:
 
 
 class InboxWriter:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, doorbell: Doorbell | None = None) -> None:
+        self._doorbell = doorbell  # rung after each batch's commit: the processor wakes
         self._waiting: list[tuple[InboxRow, asyncio.Future[None]]] = []
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -106,6 +108,8 @@ class InboxWriter:
                     self._pending.pop(row.ap_id, None)
                     if not future.done():
                         future.set_result(None)
+                if self._doorbell is not None:
+                    self._doorbell.ring()
 
     async def _commit(self, rows: list[InboxRow]) -> None:
         await self._store.commit(rows, utcnow())

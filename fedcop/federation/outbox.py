@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap.remote import host_of
+from fedcop.federation.doorbell import ring_after_commit
 from fedcop.federation.policy import domain_is_listed, domains_with
 from fedcop.models import (
     Actor,
@@ -86,10 +87,12 @@ async def publish(
     ]
     if rows:
         await session.execute(insert(Delivery), rows)
+        ring_after_commit(session, "deliveries")
     if has_local and audience.only_domains is None:
         session.add(
             InboxItem(ap_id=row.ap_id, type=row.type, actor_ap_id=actor.ap_id, activity=activity)
         )
+        ring_after_commit(session, "inbox")
     return Published(activity=row, deliveries=len(rows), local=has_local)
 
 

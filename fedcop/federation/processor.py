@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from fedcop.ap.checks import InvalidActivityError, check_activity
 from fedcop.ap.remote import host_of
 from fedcop.db import SessionMaker
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
+from fedcop.federation.doorbell import Doorbell, wait_set, waking
 from fedcop.federation.health import record_success
 from fedcop.federation.remote_actors import ResolveError
 from fedcop.federation.retry import backoff
@@ -33,8 +33,10 @@ class InboxProcessor:
         batch: int = 100,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        doorbell: Doorbell | None = None,
     ) -> None:
         self._context = context
+        self._doorbell = doorbell
         self._db: SessionMaker = context.db
         self._table = table
         self._batch = batch
@@ -49,15 +51,17 @@ class InboxProcessor:
         return len(items)
 
     async def run(self, stop: asyncio.Event, *, idle_seconds: float = 0.5) -> None:
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:  # e.g. the database restarting: wait and try again
-                log.exception("inbox processing failed; retrying")
-                handled = 0
-            if not handled:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+        wake = asyncio.Event()  # new items committed (the doorbell), or time to stop
+        with waking(wake, self._doorbell, stop):
+            while not stop.is_set():
+                wake.clear()
+                try:
+                    handled = await self.run_once()
+                except Exception:  # e.g. the database restarting: wait and try again
+                    log.exception("inbox processing failed; retrying")
+                    handled = 0
+                if not handled:
+                    await wait_set(wake, idle_seconds)
 
     async def _claim(self) -> list[InboxItem]:
         now = self._clock()

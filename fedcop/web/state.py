@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.federation.client import FederationClient, Signer
+from fedcop.federation.doorbell import Doorbells
 from fedcop.federation.intake import InboxWriter, RecentIds
 from fedcop.federation.policy import FederationPolicy
 from fedcop.federation.remote_actors import RemoteActors
@@ -30,6 +31,7 @@ class AppState:
     instance_signer: Signer
     inbox_writer: InboxWriter
     recent_ids: RecentIds
+    doorbells: Doorbells
 
 
 def app_state(request: Request) -> AppState:
