@@ -26,6 +26,7 @@ BENCHMARKS = {
     "followers": "bench.followers",
     "unknown_keys": "bench.unknown_keys",
     "idle": "bench.idle",
+    "wakeup": "bench.wakeup",
     "reads": "bench.reads",
     "backlog": "bench.backlog",
     "soak": "bench.soak",
