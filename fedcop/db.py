@@ -73,6 +73,15 @@ def session_maker(engine: AsyncEngine, *, info: dict[str, Any] | None = None) ->
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
+def engine_of(db: SessionMaker) -> AsyncEngine:
+    """The engine a session maker is bound to (for statements that skip the ORM, or differ by
+    database)."""
+    bind = db.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("a session maker bound to an AsyncEngine is needed")
+    return bind
+
+
 def migrations_path() -> Path:
     """Where the migration scripts are: inside the wheel, or at the top of a checkout."""
     packaged = Path(__file__).resolve().parent / "_migrations"

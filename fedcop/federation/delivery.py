@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fedcop.db import SessionMaker
+from fedcop.db import SessionMaker, engine_of
 from fedcop.federation import delivery_postgres, delivery_sqlite
 from fedcop.federation.breaker import CircuitBreaker
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
@@ -376,14 +376,6 @@ def store_for(engine: AsyncEngine) -> DeliveryStore:
     if delivery_postgres.usable(engine):
         return delivery_postgres.PostgresDeliveryStore(engine)
     return EngineStore(engine)
-
-
-def engine_of(db: SessionMaker) -> AsyncEngine:
-    """The engine a session maker is bound to: the worker's hot statements skip the ORM."""
-    bind = db.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        raise TypeError("the delivery worker needs a session maker bound to an AsyncEngine")
-    return bind
 
 
 @functools.cache

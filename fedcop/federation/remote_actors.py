@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from fedcop.ap import discovery
 from fedcop.ap.remote import (
@@ -27,7 +28,7 @@ from fedcop.ap.remote import (
     parse_key_document,
 )
 from fedcop.ap.urls import LocalUrls
-from fedcop.db import SessionMaker
+from fedcop.db import SessionMaker, engine_of
 from fedcop.federation.client import FederationClient, FetchError, Signer
 from fedcop.models import Actor, utcnow
 
@@ -74,6 +75,7 @@ class RemoteActors:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._db = db
+        self._dialect = engine_of(db).dialect.name
         self._client = client
         self._urls = urls
         self._signer = signer
@@ -211,19 +213,33 @@ class RemoteActors:
         return data
 
     async def _store(self, data: RemoteActorData) -> Actor:
-        for _ in range(2):  # a concurrent insert of the same actor turns the second into an update
-            try:
-                async with self._db.begin() as session:
-                    actor = await session.scalar(select(Actor).where(Actor.ap_id == data.ap_id))
-                    if actor is None:
-                        actor = Actor(ap_id=data.ap_id, local=False, is_admin=False)
-                        session.add(actor)
-                    _apply(actor, data, self._clock())
-                self.forget_key(data.public_key_id)
-                return actor
-            except IntegrityError:
-                continue
-        raise ResolveError(f"could not store {data.ap_id}", temporary=True)
+        """Insert or update the actor in one statement that commits by itself.
+
+        One round trip where a transaction took four (SELECT, INSERT or UPDATE, COMMIT, each a
+        hop to the driver's thread and back through a busy event loop), and on SQLite the one
+        write lock is held only while the statement runs, not across those hops. Two fetches
+        of the same actor racing (two processes) become an insert and an update.
+        """
+        now = self._clock()
+        fields = _fields(data, now)
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        statement = (
+            insert(Actor)
+            .values(ap_id=data.ap_id, local=False, is_admin=False, created_at=now, **fields)
+            .on_conflict_do_update(
+                index_elements=[Actor.ap_id],
+                set_={**fields, "updated_at": now},
+                where=Actor.local.is_(False),  # never overwrite one of ours
+            )
+            .returning(Actor)
+        )
+        async with self._db() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            actor = await session.scalar(statement, execution_options={"populate_existing": True})
+        if actor is None:
+            raise ResolveError(f"{data.ap_id} is a local actor's id")
+        self.forget_key(data.public_key_id)
+        return actor
 
     async def _stored(self, *conditions: Any) -> Actor | None:
         async with self._db() as session:
@@ -253,29 +269,32 @@ class RemoteActors:
             del self._inflight[key]
 
 
-def _apply(actor: Actor, data: RemoteActorData, now: datetime) -> None:
-    actor.type = data.type
-    actor.username = data.username
-    actor.domain = data.domain
-    actor.name = data.name
-    actor.summary = data.summary  # raw remote HTML: sanitise before showing it to anyone
-    actor.profile_fields = []
-    actor.inbox_url = data.inbox_url
-    actor.outbox_url = data.outbox_url
-    actor.shared_inbox_url = data.shared_inbox_url
-    actor.followers_url = data.followers_url
-    actor.following_url = data.following_url
-    actor.featured_url = data.featured_url
-    actor.profile_url = data.profile_url
-    actor.icon_url = data.icon_url
-    actor.image_url = data.image_url
-    actor.manually_approves_followers = data.manually_approves_followers
-    actor.discoverable = data.discoverable
-    actor.indexable = data.indexable
-    actor.public_key_id = data.public_key_id
-    actor.public_key_pem = data.public_key_pem
-    actor.fetched_at = now
-    actor.raw = data.raw
+def _fields(data: RemoteActorData, now: datetime) -> dict[str, Any]:
+    """The columns a fetch of a remote actor sets (all of them, each time)."""
+    return {
+        "type": data.type,
+        "username": data.username,
+        "domain": data.domain,
+        "name": data.name,
+        "summary": data.summary,  # raw remote HTML: sanitise before showing it to anyone
+        "profile_fields": [],
+        "inbox_url": data.inbox_url,
+        "outbox_url": data.outbox_url,
+        "shared_inbox_url": data.shared_inbox_url,
+        "followers_url": data.followers_url,
+        "following_url": data.following_url,
+        "featured_url": data.featured_url,
+        "profile_url": data.profile_url,
+        "icon_url": data.icon_url,
+        "image_url": data.image_url,
+        "manually_approves_followers": data.manually_approves_followers,
+        "discoverable": data.discoverable,
+        "indexable": data.indexable,
+        "public_key_id": data.public_key_id,
+        "public_key_pem": data.public_key_pem,
+        "fetched_at": now,
+        "raw": data.raw,
+    }
 
 
 def _self_link(jrd: Any, handle: str) -> str:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from fedcop.federation.remote_actors import ResolveError
+from fedcop.federation.remote_actors import RemoteActors, ResolveError
 from fedcop.models import Actor, utcnow
 from fedcop.web.state import AppState
 from tests.support.network import InProcessNetwork
@@ -19,6 +19,19 @@ from tests.support.peers import FakePeer
 async def _count_remote(state: AppState) -> int:
     async with state.db() as session:
         return await session.scalar(select(func.count()).where(Actor.local.is_(False))) or 0
+
+
+def gated_peer(net: InProcessNetwork) -> tuple[FakePeer, asyncio.Event]:
+    """A peer at slow.test that answers nothing until the event is set."""
+    slow = FakePeer("slow.test")
+    gate = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return slow.handler(request)
+
+    net.routes["slow.test"] = httpx.MockTransport(handler)
+    return slow, gate
 
 
 async def test_resolve_by_handle_through_webfinger(home: AppState, peer: FakePeer) -> None:
@@ -75,20 +88,35 @@ async def test_a_stale_copy_is_used_while_its_server_is_down(
 
 
 async def test_concurrent_lookups_share_one_fetch(home: AppState, net: InProcessNetwork) -> None:
-    slow = FakePeer("slow.test")
-    gate = asyncio.Event()
-
-    async def handler(request: httpx.Request) -> httpx.Response:
-        await gate.wait()
-        return slow.handler(request)
-
-    net.routes["slow.test"] = httpx.MockTransport(handler)
+    slow, gate = gated_peer(net)
     lookups = [asyncio.create_task(home.remote_actors.key(slow.key_id)) for _ in range(25)]
     await asyncio.sleep(0.05)
     gate.set()
     keys = await asyncio.gather(*lookups)
     assert {key.public_key_pem for key in keys} == {slow.keys.public_pem}
     assert len(slow.requests) == 1
+
+
+async def test_two_processes_storing_one_actor_at_once_leave_one_row(
+    home: AppState, net: InProcessNetwork
+) -> None:
+    """Each process has its own RemoteActors (no shared in-flight fetch): both fetch, and the
+    two writes of the same actor become one insert and one update."""
+    slow, gate = gated_peer(net)
+    other = RemoteActors(
+        home.db, home.client, home.urls, home.instance_signer, max_age=timedelta(days=1)
+    )
+    lookups = [
+        asyncio.create_task(resolver.get(slow.actor_id))
+        for resolver in (home.remote_actors, other) * 3
+    ]
+    await asyncio.sleep(0.05)
+    gate.set()
+    actors = await asyncio.gather(*lookups)
+    assert len(slow.requests) == 2
+    assert len({actor.id for actor in actors}) == 1
+    assert {actor.public_key_pem for actor in actors} == {slow.keys.public_pem}
+    assert await _count_remote(home) == 1
 
 
 async def test_gotosocial_style_key_id_resolves_to_its_owner(
