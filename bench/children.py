@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -54,6 +55,59 @@ async def wait_or_kill(process: asyncio.subprocess.Process, seconds: float) -> N
     except TimeoutError:
         process.kill()
         await process.wait()
+
+
+def worker_env(database_url: str, **settings: str) -> dict[str, str]:
+    """This process's environment without its FEDCOP_ settings, and those of a bench instance
+    (`settings`: more of them, FEDCOP_ALLOW_PRIVATE_ADDRESSES="true", say)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDCOP_")}
+    env.update(
+        FEDCOP_DOMAIN="bench.test",
+        FEDCOP_SCHEME="http",
+        FEDCOP_DATABASE_URL=database_url,
+        FEDCOP_SECRET_KEY="x" * 40,
+        FEDCOP_LOG_LEVEL="warning",
+        **settings,
+    )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def child(
+    *command: str, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A child process that is always stopped (TERM, then KILL) when the block exits."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await wait_or_kill(process, 10)
+
+
+@contextlib.asynccontextmanager
+async def fedcop_worker(
+    env: dict[str, str], *options: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`fedcop worker OPTIONS` in its own process, once it has printed its start line."""
+    # `python -m fedcop` is `.venv/bin/fedcop`, but runs the fedcop of this checkout (cwd).
+    async with child(sys.executable, "-m", "fedcop", "worker", *options, env=env) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        async with asyncio.timeout(60):
+            line = await process.stdout.readline()
+        if not line.startswith(b"fedcop worker"):
+            error = (await process.stderr.read()).decode(errors="replace")[-2000:]
+            raise RuntimeError(f"fedcop worker did not start: {line!r} {error}")
+        yield process
 
 
 def serve_app(app: Any, max_seconds: float) -> None:

@@ -22,8 +22,14 @@ Order: warm-up fan-out (connections, caches; not measured) · RSA baseline · he
 of the healthy runs, the dead figure the mean of the dead runs, the baseline the mean of its
 two runs, so drift on a noisy machine lands on both sides.
 
+With `--worker-processes N` (PostgreSQL), N-1 real `fedcop worker` processes (same
+concurrency and per-host window each) share the queue with the benchmark's own worker: they
+learn of a fan-out's rows from the queue trigger's NOTIFY, a run ends when no row of it is
+leased or due (polled every 10 ms), and the healthy rate is taken from the rows' delivery
+times. The receiver's exact count then also shows that no row went out twice.
+
 Run: `python -m bench followers [--followers 10000] [--hosts 300] [--concurrency 64,256]
-[--per-host 8] [--database sqlite|postgresql]`
+[--per-host 8] [--database sqlite|postgresql] [--worker-processes 2]`
 """
 
 from __future__ import annotations
@@ -40,15 +46,16 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.baseline import SignRate, rsa_sign_rate
-from bench.children import wait_or_kill
+from bench.children import fedcop_worker, process_cpu_seconds, wait_or_kill, worker_env
 from bench.receiver import RequestProtocol, say
 from bench.report import Result
 from fedcop import db as database
@@ -56,7 +63,7 @@ from fedcop.ap.remote import host_of
 from fedcop.app import build_state
 from fedcop.federation.delivery import ClaimedDelivery, DeliveryWorker
 from fedcop.federation.outbox import Audience, publish
-from fedcop.models import Actor, Delivery, Follow, FollowState, WorkState
+from fedcop.models import Actor, Delivery, Follow, FollowState, WorkState, utcnow
 from fedcop.services.actors import create_group
 from fedcop.services.keys import SignerCache
 from fedcop.settings import Settings
@@ -461,17 +468,19 @@ async def fan_out(
     concurrency: int,
     per_host: int,
     modes: dict[str, str],
+    others: list[asyncio.subprocess.Process],
 ) -> FanoutRun:
     dead = frozenset(modes)
     before = await receiver.ask("stats")
     activity = create_note(followers.group_ap_id, serial)
-    cpu = time.process_time()
+    cpu = time.process_time() + others_cpu_seconds(others)
     started = time.perf_counter()
     async with state.db.begin() as session:
         group = await session.get(Actor, followers.group_id)
         assert group is not None
         published = await publish(session, group, activity, Audience(followers=True), public=True)
     committed = time.perf_counter()
+    committed_at = utcnow()
     worker = TimedWorker(
         state.db,
         state.client,
@@ -485,12 +494,15 @@ async def fan_out(
     task = asyncio.create_task(worker.run(stop))
     try:
         async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
-            await worker.all_done.wait()
+            if others:  # the other processes' deliveries are seen only in the database
+                await work_settled(state, published.activity.id)
+            else:
+                await worker.all_done.wait()
     finally:
         finished = time.perf_counter()
         stop.set()
         await task
-    cpu = time.process_time() - cpu
+    cpu = time.process_time() + others_cpu_seconds(others) - cpu
     after = await receiver.ask("stats")
     outcomes = await delivery_outcomes(state, published.activity.id)
     unsent = await deferred_inboxes(state, published.activity.id)
@@ -509,6 +521,10 @@ async def fan_out(
     missing = sum(max(0, want[s][k] - got[s][k]) for s in want for k in want[s])
     seconds = finished - committed
     healthy_seconds = (worker.last_healthy or finished) - committed
+    healthy = worker.healthy
+    if others:
+        healthy, last = await healthy_done(state, published.activity.id, dead)
+        healthy_seconds = (last - committed_at).total_seconds() if last else seconds
     return FanoutRun(
         label=label,
         concurrency=concurrency,
@@ -516,9 +532,9 @@ async def fan_out(
         deliveries=published.deliveries,
         publish_seconds=committed - started,
         seconds=seconds,
-        healthy_deliveries=worker.healthy,
+        healthy_deliveries=healthy,
         healthy_seconds=healthy_seconds,
-        healthy_per_second=worker.healthy / healthy_seconds,
+        healthy_per_second=healthy / healthy_seconds,
         outcomes=outcomes,
         deferred=len(unsent),
         posts_202=sum(got["202"].values()),
@@ -541,6 +557,43 @@ def _delta(after: dict[str, Any], before: dict[str, Any], status: str) -> Counte
     counts = Counter(after["answered"][status])
     counts.subtract(before["answered"][status])
     return +counts
+
+
+def others_cpu_seconds(others: list[asyncio.subprocess.Process]) -> float:
+    return sum(process_cpu_seconds(process.pid) or 0.0 for process in others)
+
+
+async def work_settled(state: AppState, activity_id: int) -> None:
+    """Until no delivery of the activity is leased or due: each was recorded (sent, or given
+    a retry time), or pushed back by a worker's circuit breaker."""
+    while True:
+        await asyncio.sleep(0.01)
+        async with state.db() as session:
+            open_rows = await session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.activity_id == activity_id,
+                    Delivery.state == WorkState.PENDING,
+                    or_(Delivery.locked_until.is_not(None), Delivery.next_attempt_at <= utcnow()),
+                )
+            )
+        if not open_rows:
+            return
+
+
+async def healthy_done(
+    state: AppState, activity_id: int, dead: frozenset[str]
+) -> tuple[int, datetime | None]:
+    """Deliveries to healthy hosts recorded as done, and when the last of them was sent."""
+    async with state.db() as session:
+        rows = await session.execute(
+            select(Delivery.domain, Delivery.delivered_at).where(
+                Delivery.activity_id == activity_id, Delivery.state == WorkState.DONE
+            )
+        )
+        times = [at for domain, at in rows if domain.rsplit(":", 1)[0] not in dead and at]
+    return len(times), max(times, default=None)
 
 
 def create_note(actor: str, serial: int) -> dict[str, Any]:
@@ -613,6 +666,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="worker deliveries in flight; a comma-separated list measures each",
     )
     parser.add_argument("--per-host", type=int, default=8)
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="PostgreSQL: run N-1 `fedcop worker` processes beside the benchmark's own worker",
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--baseline-seconds", type=float, default=2.5)
     args, _ = parser.parse_known_args(argv)
@@ -624,6 +683,8 @@ async def run(argv: list[str]) -> Result:
     args = parse_args(argv)
     if args.database == "postgresql" and not await postgres_reachable():
         raise SystemExit("followers: --database postgresql but PostgreSQL is not reachable")
+    if args.worker_processes > 1 and args.database != "postgresql":
+        raise SystemExit("followers: several worker processes need --database postgresql")
     addresses = host_addresses(args.hosts)
     modes = dead_plan(addresses, args.dead_share)
     receiver_limit = 120 + 60 * len(args.concurrency)
@@ -635,7 +696,15 @@ async def run(argv: list[str]) -> Result:
         try:
             state = await build_state(bench_settings(url), engine)
             try:
-                return await measure(state, receiver, addresses, modes, args)
+                async with contextlib.AsyncExitStack() as stack:
+                    env = worker_env(url, FEDCOP_ALLOW_PRIVATE_ADDRESSES="true")
+                    options = ("--concurrency", str(max(args.concurrency)),
+                               "--per-host", str(args.per_host))  # fmt: skip
+                    others = [
+                        await stack.enter_async_context(fedcop_worker(env, *options))
+                        for _ in range(args.worker_processes - 1)
+                    ]
+                    return await measure(state, receiver, addresses, modes, args, others)
             finally:
                 await state.client.aclose()
         finally:
@@ -648,6 +717,7 @@ async def measure(
     addresses: list[str],
     modes: dict[str, str],
     args: argparse.Namespace,
+    others: list[asyncio.subprocess.Process],
 ) -> Result:
     followers = await seed_followers(state, addresses, receiver.port, args)
     print(
@@ -673,6 +743,7 @@ async def measure(
             concurrency=concurrency,
             per_host=args.per_host,
             modes=run_modes,
+            others=others,
         )
         await park_retries(state)
         _print_run(result)
@@ -746,6 +817,7 @@ def summarise(
         scenario=(
             f"fan-out to {args.followers:,} followers on {args.hosts} hosts "
             f"via publish + DeliveryWorker, {args.database}"
+            + (f", {args.worker_processes} worker processes" if args.worker_processes > 1 else "")
         ),
         ratio=best["ratio"],
         absolute=(
@@ -764,6 +836,7 @@ def summarise(
             "dead_hosts": dead_hosts,
             "per_host": args.per_host,
             "database": args.database,
+            "worker_processes": args.worker_processes,
             "signs_per_second": signs_per_second,
             "cpu_ms_per_sign": cpu_ms_per_sign,
             "baseline_before": asdict(before),

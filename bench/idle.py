@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bench.children import process_cpu_seconds, wait_or_kill
+from bench.children import child, fedcop_worker, process_cpu_seconds, worker_env
 from bench.followers import (
     bench_settings,
     postgres_reachable,
@@ -145,39 +141,6 @@ async def count_pending(database_url: str) -> int:
         await engine.dispose()
 
 
-def worker_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEDCOP_")}
-    env.update(
-        FEDCOP_DOMAIN="bench.test",
-        FEDCOP_SCHEME="http",
-        FEDCOP_DATABASE_URL=database_url,
-        FEDCOP_SECRET_KEY="x" * 40,
-        FEDCOP_LOG_LEVEL="warning",
-    )
-    return env
-
-
-@contextlib.asynccontextmanager
-async def child(
-    *command: str, env: dict[str, str] | None = None
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A child process that is always stopped (TERM, then KILL) when the block exits."""
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            await wait_or_kill(process, 10)
-
-
 def cpu_seconds(pid: int) -> float:
     """The worker's CPU time: this benchmark has no figure without it."""
     seconds = process_cpu_seconds(pid)
@@ -202,17 +165,8 @@ async def measure_worker(database: str, database_url: str, args: argparse.Namesp
     started = time.perf_counter()
     await seed(database_url, args.pending)
     seed_seconds = time.perf_counter() - started
-    # `python -m fedcop` is `.venv/bin/fedcop`, but runs the fedcop of this checkout (cwd).
-    command = (sys.executable, "-m", "fedcop", "worker")
-    async with child(*command, env=worker_env(database_url)) as process:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        launched = time.perf_counter()
-        async with asyncio.timeout(60):
-            line = await process.stdout.readline()
-        if not line.startswith(b"fedcop worker"):
-            error = (await process.stderr.read()).decode(errors="replace")[-2000:]
-            raise RuntimeError(f"fedcop worker did not start: {line!r} {error}")
+    launched = time.perf_counter()
+    async with fedcop_worker(worker_env(database_url)) as process:
         startup = time.perf_counter() - launched
         await asyncio.sleep(args.settle)
         pid = process.pid
