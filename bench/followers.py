@@ -286,7 +286,7 @@ async def scratch_database(kind: str) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory(prefix="fedcop-bench-") as directory:
             yield f"sqlite+aiosqlite:///{directory}/bench.db"
         return
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     name = f"fedcop_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(POSTGRES_ADMIN_URL)

@@ -109,7 +109,7 @@ async def _drive(app_name: str, requests: int, saved: bytes) -> None:
 
     peer, posts, keys = pickle.loads(saved)  # noqa: S301 (our own temp file)
     fixed: Any = keys
-    actors_service.generate_key_pair = lambda: fixed  # type: ignore[assignment]
+    actors_service.generate_key_pair = lambda: fixed  # type: ignore[attr-defined]
     warm, measured = posts[:1], posts[1 : requests + 1]
     with tempfile.TemporaryDirectory(prefix="fedcop-bench-instr-") as tmp:
         if app_name == "bare":
