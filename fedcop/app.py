@@ -148,6 +148,7 @@ async def build_state(
         guard=guard,
         transport=network.transport,
     )
+    inbox_writer = InboxWriter(engine, doorbell=doorbells.inbox)
     remote_actors = RemoteActors(
         db,
         client,
@@ -155,6 +156,7 @@ async def build_state(
         instance_signer,
         max_age=timedelta(hours=settings.remote_actor_max_age_hours),
         remote_scheme=settings.scheme,
+        writes=inbox_writer.execute_write,
     )
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     templates.env.globals.update(
@@ -171,7 +173,7 @@ async def build_state(
         remote_actors=remote_actors,
         policy=FederationPolicy(db),
         instance_signer=instance_signer,
-        inbox_writer=InboxWriter(engine, doorbell=doorbells.inbox),
+        inbox_writer=inbox_writer,
         recent_ids=RecentIds(),
         doorbells=doorbells,
     )

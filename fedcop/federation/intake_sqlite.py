@@ -14,8 +14,9 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, Executable, Row, StaticPool, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fedcop.db import sqlite_on_connect
@@ -74,6 +75,7 @@ class SqliteWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._path = str(engine.url.database)
         self._connection: sqlite3.Connection | None = None
+        self._statements: Connection | None = None  # SQLAlchemy over the same connection
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="fedcop-inbox-writer")
         self._checkpointer = _Checkpointer(self._path)
         self._rows_since_checkpoint = 0
@@ -85,6 +87,13 @@ class SqliteWriter:
         if self._rows_since_checkpoint >= CHECKPOINT_EVERY_ROWS and self._checkpointer.start():
             self._rows_since_checkpoint = 0
 
+    async def execute(self, statement: Executable) -> list[Row[Any]]:
+        """Run one writing statement and commit it on the writer's thread and connection,
+        between batches: it never waits for SQLite's write lock behind them, nor they behind it.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._execute, statement)
+
     async def aclose(self) -> None:
         """Close the connections on their own threads."""
         loop = asyncio.get_running_loop()
@@ -93,18 +102,40 @@ class SqliteWriter:
         await self._checkpointer.aclose()
 
     def _close(self) -> None:
+        if self._statements is not None:
+            self._statements.close()
+            self._statements = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
-    def _commit(self, rows: list[InboxRow], now: datetime) -> None:
+    def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             self._connection = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
             sqlite_on_connect(self._connection, None)
             self._connection.execute("PRAGMA wal_autocheckpoint=0")
+        return self._connection
+
+    def _execute(self, statement: Executable) -> list[Row[Any]]:
+        if self._statements is None:
+            # A synchronous engine whose one connection is this writer's: the statement is
+            # compiled and its values bound by SQLAlchemy's SQLite dialect, as on any other
+            # connection, but the write happens here, in turn with the batches.
+            engine = create_engine("sqlite://", creator=self._connect, poolclass=StaticPool)
+            self._statements = engine.connect()
+        connection = self._statements
+        try:
+            rows = list(connection.execute(statement).all())
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        return rows
+
+    def _commit(self, rows: list[InboxRow], now: datetime) -> None:
         stamp = sqlite_timestamp(now)
         pending = WorkState.PENDING.value
-        connection = self._connection
+        connection = self._connect()
         try:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 chunk = rows[start : start + ROWS_PER_STATEMENT]
