@@ -11,7 +11,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from fedcop.db import create_engine, session_maker
 from fedcop.federation.intake import WRITER_NAME, InboxRow, InboxWriter
@@ -186,4 +187,39 @@ async def test_sqlite_checkpoints_run_beside_the_commits(database_url: str) -> N
             stored = await connection.scalar(text("SELECT count(*) FROM inbox_items"))
         assert stored == CHECKPOINT_EVERY_ROWS + 50
     finally:
+        await engine.dispose()
+
+
+async def test_a_statement_in_the_write_lane_commits_and_returns_its_rows(
+    database_url: str,
+) -> None:
+    """`execute_write` (a remote actor's upsert, say): on a SQLite file on the writer's own
+    connection between batches, elsewhere on the pool; committed, RETURNING rows returned, and
+    a failing statement rolled back without harming the batches after it."""
+    engine = create_engine(database_url)
+    writer = InboxWriter(engine)
+    db = session_maker(engine)
+    now = datetime.now(UTC)
+    insert_item = insert(InboxItem).returning(InboxItem.id, InboxItem.ap_id)
+    values = {"type": "Create", "actor_ap_id": "https://peer.test/users/ann", "activity": ACTIVITY,
+              "state": WorkState.PENDING, "attempts": 0, "next_attempt_at": now,
+              "received_at": now}  # fmt: skip
+    try:
+        await writer.write(_row(1))  # the SQLite writer's connection exists, as in a server
+        [(item_id, ap_id)] = await writer.execute_write(
+            insert_item.values(ap_id="https://peer.test/lane", **values)
+        )
+        assert ap_id == "https://peer.test/lane"
+        with pytest.raises(IntegrityError):  # the same id again: refused, rolled back
+            await writer.execute_write(insert_item.values(ap_id="https://peer.test/lane", **values))
+        await asyncio.gather(writer.write(_row(2)), writer.write(_row(3)))
+        async with db() as session:  # another connection sees every commit
+            stored = (await session.scalars(select(InboxItem.ap_id).order_by(InboxItem.id))).all()
+            lane_item = await session.get(InboxItem, item_id)
+        assert stored == [_row(1).ap_id, "https://peer.test/lane", _row(2).ap_id, _row(3).ap_id]
+        assert lane_item is not None
+        assert lane_item.activity == ACTIVITY
+        assert lane_item.received_at == now
+    finally:
+        await writer.aclose()
         await engine.dispose()
