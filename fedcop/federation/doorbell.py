@@ -38,6 +38,14 @@ Queue = Literal["inbox", "deliveries"]
 CHANNELS: dict[Queue, str] = {"inbox": "fedcop_inbox", "deliveries": "fedcop_deliveries"}
 # Between attempts to get the listening connection back; polls carry the work meanwhile.
 RECONNECT_SECONDS = 5.0
+# Whatever a database that is down, restarting or refusing us raises: the workers poll on.
+_CANNOT_LISTEN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 _RINGS = "fedcop.doorbell.rings"  # Session.info key: queues to ring once this session commits
 _BELLS = "fedcop.doorbells"  # Session.info key, set by the session maker: this process's bells
 
@@ -144,7 +152,7 @@ class DoorbellListener:
                 connection = await asyncpg.connect(
                     self._dsn, timeout=10, server_settings={"application_name": "fedcop-listener"}
                 )
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except _CANNOT_LISTEN as exc:
                 log.warning("cannot listen for new work (%s); polling meanwhile", exc)
             else:
                 try:
@@ -162,7 +170,7 @@ class DoorbellListener:
         try:
             for queue, channel in CHANNELS.items():
                 await connection.add_listener(channel, self._ringer(queue))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _CANNOT_LISTEN as exc:
             log.warning("cannot listen for new work (%s); polling meanwhile", exc)
             return
         self.connected.set()

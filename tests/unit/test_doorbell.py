@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import text
 
 from fedcop.db import SessionMaker, create_engine, session_maker
-from fedcop.federation.doorbell import Doorbell, Doorbells, ring_after_commit, wait_set, waking
+from fedcop.federation.doorbell import (
+    Doorbell,
+    DoorbellListener,
+    Doorbells,
+    ring_after_commit,
+    wait_set,
+    waking,
+)
 
 
 @pytest.fixture
@@ -93,3 +100,20 @@ async def test_wait_set_returns_after_its_timeout_when_nothing_rings() -> None:
     started = loop.time()
     await wait_set(asyncio.Event(), 0.05)
     assert loop.time() - started >= 0.04
+
+
+async def test_a_listener_without_a_database_keeps_trying_until_stopped() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")  # nothing listens
+    listener = DoorbellListener(engine, Doorbells(), reconnect_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(listener.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # several refused attempts, none of them fatal
+        assert not task.done()
+        assert not listener.connected.is_set()
+    finally:
+        stop.set()
+        async with asyncio.timeout(5):
+            await task
+        await engine.dispose()
+    assert listener.sessions == 0
