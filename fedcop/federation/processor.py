@@ -59,7 +59,10 @@ class InboxProcessor:
                     handled = await self.run_once()
                 except Exception:  # e.g. the database restarting: wait and try again
                     log.exception("inbox processing failed; retrying")
-                    handled = 0
+                    # The full interval, whatever rings meanwhile: busy inboxes ring many times
+                    # a second, and each would be another failed claim and logged trace.
+                    await wait_set(stop, idle_seconds)
+                    continue
                 if not handled:
                     await wait_set(wake, idle_seconds)
 

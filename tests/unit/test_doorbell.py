@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from fedcop.db import SessionMaker, create_engine, session_maker
+from fedcop.federation.dispatch import HandlerContext
 from fedcop.federation.doorbell import (
     Doorbell,
     DoorbellListener,
@@ -17,6 +18,7 @@ from fedcop.federation.doorbell import (
     wait_set,
     waking,
 )
+from fedcop.federation.processor import InboxProcessor
 
 
 @pytest.fixture
@@ -117,3 +119,30 @@ async def test_a_listener_without_a_database_keeps_trying_until_stopped() -> Non
             await task
         await engine.dispose()
     assert listener.sessions == 0
+
+
+async def test_rings_do_not_hurry_an_inbox_processor_whose_claims_fail() -> None:
+    """While the database is failing, a busy inbox rings many times a second; the processor
+    still waits its interval between attempts instead of failing (and logging) at each ring."""
+
+    class FailingProcessor(InboxProcessor):
+        attempts = 0
+
+        async def run_once(self) -> int:
+            self.attempts += 1
+            raise OSError("database unavailable")
+
+    engine = create_engine("sqlite+aiosqlite:///:memory:")
+    bell, stop = Doorbell(), asyncio.Event()
+    context = HandlerContext(db=session_maker(engine), urls=None, actors=None)  # type: ignore[arg-type]
+    processor = FailingProcessor(context, {}, doorbell=bell)
+    task = asyncio.create_task(processor.run(stop, idle_seconds=0.2))
+    try:
+        for _ in range(50):  # 0.5 s of rings, every 10 ms
+            bell.ring()
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await task
+        await engine.dispose()
+    assert 2 <= processor.attempts <= 4
