@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 Queue = Literal["inbox", "deliveries"]
 # The PostgreSQL channels migration 0008's triggers notify (it spells them out itself, as a
-# migration must not change when this module does; tests/db/test_doorbell.py ties the two).
+# migration must not change when this module does; tests/flows/test_new_work_wakes_the_workers.py
+# ties the two).
 CHANNELS: dict[Queue, str] = {"inbox": "fedcop_inbox", "deliveries": "fedcop_deliveries"}
 # Between attempts to get the listening connection back; polls carry the work meanwhile.
 RECONNECT_SECONDS = 5.0
