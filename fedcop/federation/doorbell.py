@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -108,6 +108,15 @@ async def wait_set(event: asyncio.Event, seconds: float) -> None:
 def ring_after_commit(session: AsyncSession, queue: Queue) -> None:
     """Ring `queue`'s bell in this process once `session` commits (not if it rolls back)."""
     session.info.setdefault(_RINGS, set()).add(queue)
+
+
+async def announce(session: AsyncSession, queue: Queue) -> None:
+    """For work made due by an UPDATE (an operator's retry), which no trigger announces: ring
+    this process's bell at commit and, on PostgreSQL, notify every listening worker process
+    (the notification, too, is delivered only if the transaction commits)."""
+    ring_after_commit(session, queue)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNELS[queue], "")))
 
 
 @event.listens_for(Session, "after_commit")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from fedcop.db import SessionMaker
+from fedcop.federation.doorbell import announce
 from fedcop.models import Delivery, Instance, WorkState, utcnow
 from fedcop.settings import normalise_domain
 
@@ -65,9 +66,13 @@ async def retry(db: SessionMaker, domain: str) -> int:
             .where(
                 Delivery.domain == name,
                 Delivery.state.in_([WorkState.FAILED, WorkState.SKIPPED, WorkState.PENDING]),
+                # A row a worker holds is being sent right now: clearing its lease would let
+                # another worker send it a second time.
+                or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
             )
             .values(state=WorkState.PENDING, next_attempt_at=now, locked_until=None, attempts=0)
         )
+        await announce(session, "deliveries")
         await session.execute(
             update(Instance)
             .where(Instance.domain == name)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from fedcop.federation.health import UNAVAILABLE_AFTER
-from fedcop.models import Delivery, Instance, WorkState
+from fedcop.models import Delivery, Instance, WorkState, utcnow
 from fedcop.services import deliveries as delivery_services
 from fedcop.services import follows as follow_services
 from fedcop.services.actors import create_group, create_person
@@ -127,3 +128,19 @@ async def test_healthy_hosts_are_not_held_up_by_a_dead_one(
     stop.set()
     running.cancel()
     assert [a["type"] for a in peer.inbox] == ["Follow"]
+
+
+async def test_operator_retry_leaves_a_delivery_being_sent_alone(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """Its lease is a worker sending it right now: clearing it would let another worker send
+    the same row again."""
+    clock = FakeClock()
+    await _kill_for_days(home, net, clock)
+    leased_until = utcnow() + timedelta(minutes=5)
+    async with home.db.begin() as session:
+        await session.execute(update(Delivery).values(locked_until=leased_until))
+    assert await delivery_services.retry(home.db, "peer.test") == 0
+    [delivery] = await _query_pending(home)
+    assert delivery.locked_until == leased_until
+    assert delivery.attempts > 0

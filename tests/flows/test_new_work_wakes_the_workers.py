@@ -17,7 +17,8 @@ from sqlalchemy import text
 
 from fedcop.app import build_state
 from fedcop.db import create_engine
-from fedcop.federation.doorbell import DoorbellListener
+from fedcop.federation.doorbell import DoorbellListener, Doorbells
+from fedcop.services import deliveries as delivery_services
 from fedcop.services.actors import create_group, create_person
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
@@ -136,3 +137,25 @@ async def test_a_listener_that_lost_its_connection_listens_again(
         accept = await accepted(peer)
         assert listener.sessions == 2
     assert accept["type"] == "Accept"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_an_operators_retry_wakes_worker_processes(home: AppState) -> None:
+    """A retry makes rows due with an UPDATE, which the INSERT triggers do not announce: the
+    command notifies by itself (`fedcop deliveries retry` runs in a process of its own)."""
+    engine = create_engine(home.settings.database_url)
+    bells, stop = Doorbells(), asyncio.Event()
+    listener = DoorbellListener(engine, bells)
+    listening = asyncio.create_task(listener.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            await listener.connected.wait()
+        rung = asyncio.Event()
+        bells.deliveries.subscribe(rung.set)  # after the ring that follows connecting
+        await delivery_services.retry(home.db, "nowhere.test")
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            await rung.wait()
+    finally:
+        stop.set()
+        await listening
+        await engine.dispose()
