@@ -10,7 +10,9 @@ and then the Accept it produced up to the delivery worker's (1 s). Now:
 - across processes on PostgreSQL, triggers send a notification when rows are inserted
   (migration 0008; delivered at commit, and only then), and each worker process LISTENs on a
   connection of its own (`DoorbellListener`) and rings its bells. Web processes, other worker
-  processes and `fedcop` CLI commands all wake every worker that way.
+  processes and `fedcop` CLI commands all wake every worker that way;
+- across processes on a SQLite file (`fedcop serve --no-workers` beside `fedcop worker`), a
+  worker process reads the file's change counter every 100 ms (`SqliteChangeListener`).
 
 The polls stay, as the safety net: a lost notification (the listening connection dropped) or
 a row that comes due later (a retry) is picked up at the next poll as before.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -196,10 +199,60 @@ class DoorbellListener:
         return ring
 
 
-def listener_for(engine: AsyncEngine, bells: Doorbells) -> DoorbellListener | None:
-    """The cross-process listener where the database can notify (PostgreSQL on asyncpg)."""
+class SqliteChangeListener:
+    """A worker process's ear on a SQLite file, which cannot notify: `PRAGMA data_version` on a
+    connection of its own, read every `interval` seconds (0.1), changes when any other connection
+    (another process's, or another of this one's) has committed a change. Then both bells
+    ring; a claim that finds nothing costs a read. An empty transaction, or a claim that found
+    nothing, changes nothing, so an idle instance stays quiet.
+
+    The read takes ~7 µs and no lock (it looks at the WAL index), so it runs on the event loop
+    itself; what costs is waking the loop for it: every 100 ms, ~0.3% of a core on the slow
+    VM of session 5 (idle worker 1.0 → 1.3%; every 50 ms with `wait_for` it was 1.0 → 2.0%).
+    New work is then seen within 100 ms instead of the 1 s poll.
+    """
+
+    def __init__(self, path: str, bells: Doorbells, *, interval: float = 0.1) -> None:
+        self._path = path
+        self._bells = bells
+        self._interval = interval
+        self.connected = asyncio.Event()  # set while watching (tests wait for it)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        connection = sqlite3.connect(self._path, timeout=0, check_same_thread=False)
+        try:
+            version = self._version(connection)
+            self.connected.set()
+            while not stop.is_set():
+                await asyncio.sleep(self._interval)  # a plain timer: stop is seen within it
+                current = self._version(connection)
+                if current is not None and current != version:
+                    version = current
+                    for queue in CHANNELS:
+                        self._bells.ring(queue)
+        finally:
+            self.connected.clear()
+            connection.close()
+
+    @staticmethod
+    def _version(connection: sqlite3.Connection) -> int | None:
+        try:
+            row = connection.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:  # busy or briefly unreadable: the next read will tell
+            return None
+        return int(row[0])
+
+
+def listener_for(
+    engine: AsyncEngine, bells: Doorbells, *, reconnect_seconds: float = RECONNECT_SECONDS
+) -> DoorbellListener | SqliteChangeListener | None:
+    """How this process hears of work committed by others: PostgreSQL's notifications, or a
+    SQLite file's change counter; none for an in-memory database (one connection, tests)."""
     if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
-        return DoorbellListener(engine, bells)
+        return DoorbellListener(engine, bells, reconnect_seconds=reconnect_seconds)
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        return SqliteChangeListener(database, bells)
     return None
 
 

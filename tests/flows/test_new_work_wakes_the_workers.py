@@ -2,8 +2,9 @@
 
 The workers here poll every 60 s, so an Accept within the deadline can only come from the
 doorbells: the inbox writer's commit wakes the inbox processor, the Accept's commit wakes the
-delivery worker. On PostgreSQL the same holds for workers in another process (their own
-engine, state and bells), woken by the queue triggers' notifications.
+delivery worker. The same holds for workers in another process (their own engine, state and
+bells), woken by the queue triggers' notifications on PostgreSQL and by the file's change
+counter on SQLite.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from sqlalchemy import text
 
 from fedcop.app import build_state
 from fedcop.db import create_engine
-from fedcop.federation.doorbell import DoorbellListener, Doorbells
+from fedcop.federation.doorbell import (
+    DoorbellListener,
+    Doorbells,
+    SqliteChangeListener,
+    listener_for,
+)
 from fedcop.services import deliveries as delivery_services
 from fedcop.services.actors import create_group, create_person
 from fedcop.web.state import AppState
@@ -80,13 +86,16 @@ async def test_running_workers_accept_a_follow_without_waiting_for_their_poll(
 
 
 @contextlib.asynccontextmanager
-async def worker_process(home: AppState, net: InProcessNetwork) -> AsyncIterator[DoorbellListener]:
+async def worker_process(
+    home: AppState, net: InProcessNetwork
+) -> AsyncIterator[DoorbellListener | SqliteChangeListener]:
     """What `fedcop worker` is beside the web process: its own engine, state and doorbells on
-    the same database, listening for the queue notifications."""
+    the same database, listening for work committed by others (`serve_workers` does this)."""
     engine = create_engine(home.settings.database_url)
     try:
         state = await build_state(home.settings, engine, net.as_network())
-        listener = DoorbellListener(engine, state.doorbells, reconnect_seconds=0.1)
+        listener = listener_for(engine, state.doorbells, reconnect_seconds=0.1)
+        assert listener is not None
         stop = asyncio.Event()
         listening = asyncio.create_task(listener.run(stop))
         try:
@@ -104,10 +113,10 @@ async def worker_process(home: AppState, net: InProcessNetwork) -> AsyncIterator
 
 
 @pytest.mark.usefixtures("group")
-@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-async def test_a_worker_process_is_woken_by_postgresql_notifications(
+async def test_a_worker_process_is_woken_by_work_another_commits(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
+    """PostgreSQL: the queue triggers' NOTIFY; a SQLite file: its change counter."""
     async with worker_process(home, net):
         # The web process (`home`, running no workers) stores the Follow; only the other
         # process's workers can answer it, and only a notification wakes them in time.
@@ -122,6 +131,7 @@ async def test_a_listener_that_lost_its_connection_listens_again(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     async with worker_process(home, net) as listener:
+        assert isinstance(listener, DoorbellListener)
         async with home.db.begin() as session:  # as a database restart or a proxy would
             killed = await session.scalar(
                 text(
