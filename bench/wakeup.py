@@ -2,10 +2,11 @@
 
 The delivery worker either finds the new row at its next poll (1 s; the baseline, as fedcop
 was before doorbells) or is woken by its doorbell (fedcop/federation/doorbell.py), in the same
-run, alternating. On SQLite the worker runs in the publishing process (`fedcop serve`, the
-embedded default) and is woken in-process after the commit. On PostgreSQL it runs on an
-engine and state of its own, as `fedcop worker` beside a web process would, and is woken by
-the queue trigger's NOTIFY through its `DoorbellListener`.
+run, alternating. Three placements: on SQLite, the worker in the publishing process (`fedcop
+serve`, the embedded default), woken in-process after the commit; on SQLite and on PostgreSQL,
+the worker "apart", on an engine and state of its own as `fedcop worker` beside a web process
+would be, woken by the file's change counter (read every 100 ms) or the queue trigger's
+NOTIFY.
 
 Each publish waits a random 50-300 ms after the previous delivery arrived, so publishes fall
 anywhere in the poll's cycle. Ratio: the doorbell's median latency / the poll's median.
@@ -39,7 +40,7 @@ from bench.receiver import RequestProtocol
 from bench.report import Result
 from fedcop.app import build_state
 from fedcop.federation.delivery import DeliveryWorker
-from fedcop.federation.doorbell import DoorbellListener
+from fedcop.federation.doorbell import listener_for
 from fedcop.federation.outbox import Audience, publish
 from fedcop.models import Actor
 from fedcop.services.keys import SignerCache
@@ -77,7 +78,7 @@ class ArrivalProtocol(RequestProtocol):
 
 @dataclass(slots=True)
 class Latencies:
-    database: str
+    database: str  # and where the worker ran: "sqlite", "sqlite, worker apart", …
     mode: str  # "poll" or "doorbell"
     seconds: list[float]
 
@@ -91,18 +92,20 @@ class Latencies:
 
 
 @contextlib.asynccontextmanager
-async def delivery_worker(web: AppState, database: str, mode: str) -> AsyncIterator[DeliveryWorker]:
-    """A running worker: in the web process on SQLite, on its own engine on PostgreSQL."""
+async def delivery_worker(web: AppState, apart: bool, mode: str) -> AsyncIterator[DeliveryWorker]:
+    """A running worker: in the publishing process, or `apart` on an engine and state of its
+    own, as `fedcop worker` would be, hearing of work through `listener_for` (PostgreSQL's
+    NOTIFY, a SQLite file's change counter)."""
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     engine: AsyncEngine | None = None
     state = web
     try:
-        if database == "postgresql":
+        if apart:
             engine = await prepared_engine(web.settings.database_url)
             state = await build_state(web.settings, engine)
-            if mode == "doorbell":
-                listener = DoorbellListener(engine, state.doorbells)
+            listener = listener_for(engine, state.doorbells) if mode == "doorbell" else None
+            if listener is not None:
                 tasks.append(asyncio.create_task(listener.run(stop)))
                 async with asyncio.timeout(10):
                     await listener.connected.wait()
@@ -119,15 +122,16 @@ async def delivery_worker(web: AppState, database: str, mode: str) -> AsyncItera
         await asyncio.gather(*tasks)
         if engine is not None:
             await state.client.aclose()
+            await state.inbox_writer.aclose()
             await engine.dispose()
 
 
 async def measure_mode(
-    web: AppState, database: str, mode: str, group_id: int, arrivals: Arrivals, count: int
+    web: AppState, apart: bool, mode: str, group_id: int, arrivals: Arrivals, count: int
 ) -> list[float]:
     rng = random.Random(count)
     seconds: list[float] = []
-    async with delivery_worker(web, database, mode):
+    async with delivery_worker(web, apart, mode):
         await asyncio.sleep(0.2)  # the worker's first (empty) claim is behind it
         for serial in range(count):
             await asyncio.sleep(rng.uniform(0.05, 0.30))
@@ -143,8 +147,8 @@ async def measure_mode(
     return seconds
 
 
-async def measure_database(
-    database: str, port: int, arrivals: Arrivals, count: int
+async def measure_placement(
+    database: str, apart: bool, port: int, arrivals: Arrivals, count: int
 ) -> list[Latencies]:
     async with scratch_database(database) as url:
         engine = await prepared_engine(url)
@@ -157,9 +161,10 @@ async def measure_database(
                 for _ in range(2):  # alternating halves, so drift lands on both
                     for mode in found:
                         found[mode] += await measure_mode(
-                            web, database, mode, followers.group_id, arrivals, count // 2
+                            web, apart, mode, followers.group_id, arrivals, count // 2
                         )
-                return [Latencies(database, mode, seconds) for mode, seconds in found.items()]
+                label = f"{database}, worker apart" if apart else database
+                return [Latencies(label, mode, seconds) for mode, seconds in found.items()]
             finally:
                 await web.client.aclose()
                 await web.inbox_writer.aclose()
@@ -172,19 +177,22 @@ async def run(argv: list[str]) -> Result:
     parser.add_argument("--publishes", type=int, default=30, help="per mode and database")
     parser.add_argument("--no-postgres", action="store_true")
     args, _ = parser.parse_known_args(argv)
-    databases = ["sqlite"]
+    placements = [("sqlite", False), ("sqlite", True)]  # (database, worker apart)
     if not args.no_postgres and await postgres_reachable():
-        databases.append("postgresql")
+        placements.append(("postgresql", True))
     arrivals = Arrivals()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: ArrivalProtocol(arrivals), "127.0.0.1", 0)
     port = int(server.sockets[0].getsockname()[1])
     results: list[Latencies] = []
     try:
-        for database in databases:
-            for latencies in await measure_database(database, port, arrivals, args.publishes):
+        for database, apart in placements:
+            for latencies in await measure_placement(
+                database, apart, port, arrivals, args.publishes
+            ):
                 print(
-                    f"   {database} {latencies.mode:>8}: median {latencies.median_ms:.1f} ms,"
+                    f"   {latencies.database} {latencies.mode:>8}:"
+                    f" median {latencies.median_ms:.1f} ms,"
                     f" p95 {latencies.p95_ms:.1f} ms over {len(latencies.seconds)} publishes",
                     flush=True,
                 )
@@ -192,9 +200,9 @@ async def run(argv: list[str]) -> Result:
     finally:
         server.close()
     ratios = {
-        database: by["doorbell"].median_ms / by["poll"].median_ms
-        for database in databases
-        if (by := {r.mode: r for r in results if r.database == database})
+        label: by["doorbell"].median_ms / by["poll"].median_ms
+        for label in dict.fromkeys(r.database for r in results)
+        if (by := {r.mode: r for r in results if r.database == label})
     }
     worst = max(ratios, key=lambda database: ratios[database])
     figures = "; ".join(
