@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Executable, Row, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -81,6 +82,12 @@ def engine_of(db: SessionMaker) -> AsyncEngine:
     if not isinstance(bind, AsyncEngine):
         raise TypeError("a session maker bound to an AsyncEngine is needed")
     return bind
+
+
+def insert_for(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """INSERT into `table` in the dialect's own construct, the one with ON CONFLICT (same
+    shape on PostgreSQL and SQLite)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # Runs one writing statement and commits it, returning its rows (RETURNING): see

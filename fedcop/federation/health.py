@@ -10,10 +10,9 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import Insert, Integer, String, Update, and_, bindparam, case, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from fedcop.db import insert_for
 from fedcop.federation.sql_lists import member_of
 from fedcop.models import Instance
 
@@ -91,8 +90,7 @@ def _successes_statement(dialect: str) -> Update:
 @functools.cache
 def _failures_statement(dialect: str) -> Insert:
     """INSERT … ON CONFLICT DO UPDATE: the failure count, its start, and the mark when due."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Instance).values(
+    statement = insert_for(dialect, Instance).values(
         domain=bindparam("domain", type_=String),
         failures=bindparam("failures", type_=Integer),
         failing_since=bindparam("now"),

@@ -16,11 +16,9 @@ from typing import Any, NamedTuple, Protocol
 import asyncpg
 import orjson
 from sqlalchemy import Executable, Row
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fedcop.db import engine_writes
+from fedcop.db import engine_writes, insert_for
 from fedcop.federation.doorbell import Doorbell
 from fedcop.federation.intake_sqlite import SqliteWriter
 from fedcop.models import InboxItem, WorkState, utcnow
@@ -156,9 +154,10 @@ def _store_for(engine: AsyncEngine) -> _BatchStore:
 class _EngineWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         # One statement object, so SQLAlchemy compiles it once per engine.
-        self._statement = insert(InboxItem).on_conflict_do_nothing(index_elements=["ap_id"])
+        self._statement = insert_for(engine.dialect.name, InboxItem).on_conflict_do_nothing(
+            index_elements=["ap_id"]
+        )
 
     async def commit(self, rows: list[InboxRow], now: datetime) -> None:
         async with self._engine.begin() as connection:

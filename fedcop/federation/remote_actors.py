@@ -16,8 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 
 from fedcop.ap import discovery
@@ -29,7 +27,7 @@ from fedcop.ap.remote import (
     parse_key_document,
 )
 from fedcop.ap.urls import LocalUrls
-from fedcop.db import SessionMaker, WriteStatement, engine_of, engine_writes
+from fedcop.db import SessionMaker, WriteStatement, engine_of, engine_writes, insert_for
 from fedcop.federation.client import FederationClient, FetchError, Signer
 from fedcop.models import Actor, utcnow
 
@@ -77,9 +75,10 @@ class RemoteActors:
         writes: WriteStatement | None = None,
     ) -> None:
         self._db = db
-        self._dialect = engine_of(db).dialect.name
+        engine = engine_of(db)
+        self._dialect = engine.dialect.name
         # Where actors are stored: the app passes its inbox writer's lane (`execute_write`).
-        self._write = writes or engine_writes(engine_of(db))
+        self._write = writes or engine_writes(engine)
         self._client = client
         self._urls = urls
         self._signer = signer
@@ -224,9 +223,8 @@ class RemoteActors:
         """
         now = self._clock()
         fields = _fields(data, now)
-        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
         statement = (
-            insert(Actor)
+            insert_for(self._dialect, Actor)
             .values(ap_id=data.ap_id, local=False, is_admin=False, created_at=now, **fields)
             .on_conflict_do_update(
                 index_elements=[Actor.ap_id],

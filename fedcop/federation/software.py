@@ -24,13 +24,11 @@ from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap import nodeinfo
 from fedcop.ap.remote import host_of
-from fedcop.db import SessionMaker
+from fedcop.db import SessionMaker, insert_for
 from fedcop.federation.client import FetchError
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.models import Actor, Follow, FollowState, InstanceSoftware, utcnow
@@ -143,11 +141,10 @@ async def _record(
     session: AsyncSession, domain: str, software: nodeinfo.Software | None, now: datetime
 ) -> None:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     values = {
         "software": software.name if software else None,
         "version": software.version if software else None,
         "checked_at": now,
     }
-    statement = insert(InstanceSoftware).values(domain=domain, **values)
+    statement = insert_for(dialect, InstanceSoftware).values(domain=domain, **values)
     await session.execute(statement.on_conflict_do_update(index_elements=["domain"], set_=values))
