@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -67,7 +68,6 @@ class InboxWriter:
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._store = _store_for(engine)
-        self._engine_writes = engine_writes(engine)
 
     async def aclose(self) -> None:
         if self._flusher is not None:
@@ -84,9 +84,7 @@ class InboxWriter:
         5% of requests from unseen actors, the others' p99 doubled (`bench unknown_keys`).
         Elsewhere (PostgreSQL locks rows, not the database) it runs on a pooled connection.
         """
-        if isinstance(self._store, SqliteWriter):
-            return await self._store.execute(statement)
-        return await self._engine_writes(statement)
+        return await self._store.execute(statement)
 
     def pending(self, activity_id: str) -> asyncio.Future[None] | None:
         """The commit a copy of this activity is already waiting for, if any."""
@@ -132,6 +130,7 @@ class InboxWriter:
 
 class _BatchStore(Protocol):
     async def commit(self, rows: list[InboxRow], now: datetime) -> None: ...
+    def execute(self, statement: Executable, /) -> Awaitable[list[Row[Any]]]: ...
     async def aclose(self) -> None: ...
 
 
@@ -158,6 +157,7 @@ class _EngineWriter:
         self._statement = insert_for(engine.dialect.name, InboxItem).on_conflict_do_nothing(
             index_elements=["ap_id"]
         )
+        self.execute = engine_writes(engine)
 
     async def commit(self, rows: list[InboxRow], now: datetime) -> None:
         async with self._engine.begin() as connection:
@@ -197,6 +197,7 @@ class _PostgresWriter:
         url = engine.url.set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._connection: asyncpg.Connection | None = None
+        self.execute = engine_writes(engine)  # other writes: PostgreSQL locks rows, not files
 
     async def commit(self, rows: list[InboxRow], now: datetime) -> None:
         pending = WorkState.PENDING.value
