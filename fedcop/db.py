@@ -75,6 +75,21 @@ def session_maker(engine: AsyncEngine, *, info: dict[str, Any] | None = None) ->
     return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The file of a SQLite engine, where a connection of one's own (the inbox writer, the
+    delivery worker, the change watcher) sees what the pool's see; None for in-memory SQLite
+    (one connection, tests) or another database."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        return database
+    return None
+
+
+def on_asyncpg(engine: AsyncEngine) -> bool:
+    """PostgreSQL through asyncpg, whose connections the hot paths may speak to directly."""
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
+
+
 def engine_of(db: SessionMaker) -> AsyncEngine:
     """The engine a session maker is bound to (for statements that skip the ORM, or differ by
     database)."""

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fedcop.db import SessionMaker, engine_of
+from fedcop.db import SessionMaker, engine_of, on_asyncpg, sqlite_file
 from fedcop.federation import delivery_postgres, delivery_sqlite
 from fedcop.federation.breaker import CircuitBreaker
 from fedcop.federation.client import FederationClient, FetchError, PostResult, Signer
@@ -371,9 +371,10 @@ class DeliveryStore(Protocol):
 
 
 def store_for(engine: AsyncEngine) -> DeliveryStore:
-    if engine.dialect.name == "sqlite" and delivery_sqlite.usable(engine.url.database):
-        return delivery_sqlite.SqliteDeliveryStore(str(engine.url.database))
-    if delivery_postgres.usable(engine):
+    path = sqlite_file(engine)
+    if path and delivery_sqlite.usable():
+        return delivery_sqlite.SqliteDeliveryStore(path)
+    if on_asyncpg(engine):
         return delivery_postgres.PostgresDeliveryStore(engine)
     return EngineStore(engine)
 

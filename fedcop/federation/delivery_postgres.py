@@ -86,10 +86,6 @@ _LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.Intern
          asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, OSError)  # fmt: skip
 
 
-def usable(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
-
-
 class PostgresDeliveryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -84,13 +84,9 @@ _DEFER = (
 DueTuple = tuple[int, int, str, str, int, int]
 
 
-def usable(engine_url_database: str | None) -> bool:
-    """A file, and a SQLite with `->>` (3.38): otherwise the engine's path is used."""
-    return (
-        bool(engine_url_database)
-        and engine_url_database != ":memory:"
-        and sqlite3.sqlite_version_info >= (3, 38)
-    )
+def usable() -> bool:
+    """A SQLite with `->>` (3.38): otherwise the engine's path is used."""
+    return sqlite3.sqlite_version_info >= (3, 38)
 
 
 def stamp(moment: datetime) -> str:

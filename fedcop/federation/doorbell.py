@@ -33,6 +33,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from fedcop.db import on_asyncpg, sqlite_file
+
 log = logging.getLogger(__name__)
 
 Queue = Literal["inbox", "deliveries"]
@@ -248,12 +250,10 @@ def listener_for(
 ) -> DoorbellListener | SqliteChangeListener | None:
     """How this process hears of work committed by others: PostgreSQL's notifications, or a
     SQLite file's change counter; none for an in-memory database (one connection, tests)."""
-    if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
+    if on_asyncpg(engine):
         return DoorbellListener(engine, bells, reconnect_seconds=reconnect_seconds)
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:":
-        return SqliteChangeListener(database, bells)
-    return None
+    path = sqlite_file(engine)
+    return SqliteChangeListener(path, bells) if path else None
 
 
 async def _first(a: asyncio.Event, b: asyncio.Event, seconds: float | None) -> None:

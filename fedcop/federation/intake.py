@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fedcop.db import engine_writes, insert_for
+from fedcop.db import engine_writes, insert_for, on_asyncpg, sqlite_file
 from fedcop.federation.doorbell import Doorbell
 from fedcop.federation.intake_sqlite import SqliteWriter
 from fedcop.models import InboxItem, WorkState, utcnow
@@ -142,10 +142,9 @@ def _store_for(engine: AsyncEngine) -> _BatchStore:
     file-backed SQLite and on PostgreSQL the writer talks to the driver itself, on a
     connection of its own. In-memory SQLite (tests) has to share the engine's connection.
     """
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+    if sqlite_file(engine):
         return SqliteWriter(engine)
-    if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
+    if on_asyncpg(engine):
         return _PostgresWriter(engine)
     return _EngineWriter(engine)
 
