@@ -176,7 +176,7 @@ class DoorbellListener:
                     self.connected.clear()
                     connection.terminate()
             if not stop.is_set():
-                await _first(stop, asyncio.Event(), self._reconnect_seconds)
+                await wait_set(stop, self._reconnect_seconds)
 
     async def _listen(
         self, connection: asyncpg.Connection, lost: asyncio.Event, stop: asyncio.Event
@@ -192,7 +192,7 @@ class DoorbellListener:
         self.sessions += 1
         for queue in CHANNELS:  # anything committed while this process was not listening
             self._bells.ring(queue)
-        await _first(stop, lost, None)
+        await _first(stop, lost)
 
     def _ringer(self, queue: Queue) -> Callable[[object, int, str, str], None]:
         def ring(_connection: object, _pid: int, _channel: str, _payload: str) -> None:
@@ -256,10 +256,11 @@ def listener_for(
     return SqliteChangeListener(path, bells) if path else None
 
 
-async def _first(a: asyncio.Event, b: asyncio.Event, seconds: float | None) -> None:
+async def _first(a: asyncio.Event, b: asyncio.Event) -> None:
+    """Until either event is set."""
     waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
     try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for wait in waits:
             wait.cancel()
