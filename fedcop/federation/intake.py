@@ -12,6 +12,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
 import asyncpg
@@ -125,6 +126,13 @@ class InboxWriter:
                     self._doorbell.ring()
 
     async def _commit(self, rows: list[InboxRow]) -> None:
+        # In activity-id order, so that batches of several processes holding the same ids
+        # take them in the same order. PostgreSQL makes an INSERT wait for another
+        # transaction's uncommitted row with its key; in arrival order, two batches with the
+        # same ids in opposite orders waited on each other for deadlock_timeout (1 s), and
+        # then every request of one of them got a 503. Arrival order within a batch means
+        # nothing to the sender: none of these requests had been answered yet.
+        rows.sort(key=attrgetter("ap_id"))
         await self._store.commit(rows, utcnow())
 
 

@@ -29,7 +29,7 @@ ACTIVITY = {
 
 
 def _row(number: int) -> InboxRow:
-    ap_id = f"https://peer.test/activities/{number}"
+    ap_id = f"https://peer.test/activities/{number:04d}"  # text order is number order
     return InboxRow(ap_id, "Create", "https://peer.test/users/ann", {**ACTIVITY, "id": ap_id})
 
 
@@ -223,3 +223,37 @@ async def test_a_statement_in_the_write_lane_commits_and_returns_its_rows(
     finally:
         await writer.aclose()
         await engine.dispose()
+
+
+async def test_two_processes_storing_the_same_activities_both_succeed(database_url: str) -> None:
+    """Two web processes (two writers, two engines) take copies of the same activities in
+    opposite orders, as a peer retrying over several connections makes them do. Every request
+    on both sides is answered, and each activity is stored once.
+
+    On PostgreSQL each batch is one transaction; an INSERT meeting another transaction's
+    uncommitted row with the same id waits for it, so two batches holding the same ids in
+    opposite orders waited on each other until the deadlock detector killed one of them
+    (and every request in it got an error).
+    """
+    engines = [create_engine(database_url), create_engine(database_url)]
+    writers = [InboxWriter(engine) for engine in engines]
+    numbers = list(range(1, 201))
+    try:
+        for _ in range(5):
+            results = await asyncio.gather(
+                *(writers[0].write(_row(n)) for n in numbers),
+                *(writers[1].write(_row(n)) for n in reversed(numbers)),
+                return_exceptions=True,
+            )
+            errors = [result for result in results if isinstance(result, BaseException)]
+            assert errors == []
+            numbers = [n + 200 for n in numbers]
+        async with engines[0].connect() as connection:
+            stored = await connection.scalar(text("SELECT count(DISTINCT ap_id) FROM inbox_items"))
+            rows = await connection.scalar(text("SELECT count(*) FROM inbox_items"))
+        assert stored == rows == 1000
+    finally:
+        for writer in writers:
+            await writer.aclose()
+        for engine in engines:
+            await engine.dispose()
