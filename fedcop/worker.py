@@ -22,6 +22,7 @@ from fedcop.federation.processor import InboxProcessor
 from fedcop.models import utcnow
 from fedcop.services.keys import SignerCache
 from fedcop.web.state import AppState
+from fedcop.worker_turn import workers_turn
 
 log = logging.getLogger(__name__)
 # Between restarts of the workers after the database went away: doubling, capped.
@@ -75,17 +76,21 @@ async def serve_workers(
 ) -> None:
     """This process's workers until `stop` (`run_workers`), woken by new work as it commits:
     in this process through its doorbells, from other processes through PostgreSQL's
-    notifications where the database sends them (`doorbell.DoorbellListener`)."""
-    listener = listener_for(state.engine, state.doorbells)
-    listening = asyncio.create_task(listener.run(stop)) if listener is not None else None
-    try:
-        await run_workers(
-            lambda: build_workers(state, concurrency=concurrency, per_host=per_host), stop
-        )
-    finally:
-        if listening is not None:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
+    notifications where the database sends them (`doorbell.DoorbellListener`). On a SQLite
+    file only one process at a time runs them (`worker_turn`); another waits its turn."""
+    async with workers_turn(state.engine, stop) as ours:
+        if not ours:
+            return
+        listener = listener_for(state.engine, state.doorbells)
+        listening = asyncio.create_task(listener.run(stop)) if listener is not None else None
+        try:
+            await run_workers(
+                lambda: build_workers(state, concurrency=concurrency, per_host=per_host), stop
+            )
+        finally:
+            if listening is not None:
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
 
 
 async def run_workers(build: Callable[[], Workers], stop: asyncio.Event) -> None:
