@@ -93,6 +93,17 @@ def create_app(
     )
 
 
+def served_app_with_workers() -> Starlette:
+    """`fedcop serve --processes N`: each process's app, built from FEDCOP_* (uvicorn imports
+    this by name in every process it starts)."""
+    return create_app(Settings.from_env(), run_workers=True, freeze_after_startup=True)
+
+
+def served_web_app() -> Starlette:
+    """As `served_app_with_workers`, for `--no-workers`."""
+    return create_app(Settings.from_env(), run_workers=False, freeze_after_startup=True)
+
+
 def _freeze_startup_objects() -> None:
     # Everything made so far (modules, mappers, templates, state) lives as long as the process;
     # frozen, the collector stops walking it again on every full collection (the first 8,000

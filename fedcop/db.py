@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Executable, Row, event
+from sqlalchemy import URL, Connection, Executable, Row, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -79,8 +79,14 @@ def sqlite_file(engine: AsyncEngine) -> str | None:
     """The file of a SQLite engine, where a connection of one's own (the inbox writer, the
     delivery worker, the change watcher) sees what the pool's see; None for in-memory SQLite
     (one connection, tests) or another database."""
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+    return sqlite_url_file(engine.url)
+
+
+def sqlite_url_file(url: URL | str) -> str | None:
+    """As `sqlite_file`, from a database URL."""
+    url = make_url(url)
+    database = url.database
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:":
         return database
     return None
 

@@ -10,7 +10,7 @@ import click
 import uvicorn
 
 from fedcop import db as database
-from fedcop.app import create_app
+from fedcop.app import create_app, served_app_with_workers, served_web_app
 from fedcop.cli.base import friendly_errors, load_settings, main, with_state
 from fedcop.models import GroupVisibility
 from fedcop.services import actors as actor_services
@@ -28,21 +28,40 @@ from fedcop.worker import serve_workers
     help="Also run the inbox processor and delivery worker in this process. With --no-workers "
     "the web process only accepts and queues; run `fedcop worker` beside it.",
 )  # fmt: skip
+@click.option(
+    "--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Web processes sharing the port, to use more than one core (a Python process runs on "
+    "one). With workers, every process runs them on PostgreSQL; on a SQLite file one at a time.",
+)  # fmt: skip
 @friendly_errors
-def serve(host: str, port: int, demo: bool, workers: bool) -> None:
+def serve(host: str, port: int, demo: bool, workers: bool, processes: int) -> None:
     """Run the web server (and, on SQLite, migrate the database first)."""
     settings = load_settings()
     if demo:
         with_state(lambda state: _print_demo(state))
-    config = uvicorn.Config(
-        create_app(settings, run_workers=workers, freeze_after_startup=True),
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        proxy_headers=True,
-    )
-    uvicorn.Server(config).run()
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "proxy_headers": True,
+    }
+    if processes == 1:
+        app = create_app(settings, run_workers=workers, freeze_after_startup=True)
+        uvicorn.Server(uvicorn.Config(app, **common)).run()
+        return
+    if settings.is_sqlite and database.sqlite_url_file(settings.database_url) is None:
+        raise click.UsageError("--processes needs a database file: in-memory SQLite is per process")
+    # Migrate (SQLite) or check the schema, and create the instance actor, once, before the
+    # processes start together. Each then builds its app from the same FEDCOP_* environment.
+    with_state(_nothing)
+    factory = served_app_with_workers if workers else served_web_app
+    uvicorn.run(f"{factory.__module__}:{factory.__name__}", factory=True, workers=processes,
+                **common)  # fmt: skip
+
+
+async def _nothing(state: AppState) -> None:
+    return None
 
 
 async def _print_demo(state: AppState) -> None:

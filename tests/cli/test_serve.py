@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import TEST_SECRET
+from tests.support.network_processes import Process, eventually, recorder_peer, wait_for_http
 from tests.support.processes import fedcop_command, free_loopback_port, running_server
 
 MASTODON_ACCEPT = (
@@ -50,3 +53,55 @@ def test_serve_demo_then_restart_keeps_the_group_key(
             assert "What is a community of practice?" in page.text  # the demo's first story
     assert keys[0] == keys[1]
     assert keys[0].startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_serve_in_two_processes_answers_a_follow_once(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """`fedcop serve --processes 2`: two web processes share the port, both serve, and a
+    remote Follow is accepted once, by the workers one process runs (SQLite) or both run on
+    PostgreSQL, which never let two processes send one delivery."""
+    host = "127.0.0.31"
+    port = free_loopback_port(host)
+    env = {
+        "FEDCOP_DOMAIN": f"{host}:{port}",
+        "FEDCOP_SCHEME": "http",
+        "FEDCOP_DATABASE_URL": empty_database_url,
+        "FEDCOP_SECRET_KEY": TEST_SECRET,
+        "FEDCOP_ALLOW_PRIVATE_ADDRESSES": "true",  # the peer is on loopback
+        "FEDCOP_MEDIA_DIR": str(tmp_path / "media"),
+    }
+    if not empty_database_url.startswith("sqlite"):
+        fedcop_cli(env, tmp_path, "migrate")
+    group = f"http://{host}:{port}/groups/practice"
+    with contextlib.ExitStack() as stack:
+        peer = stack.enter_context(recorder_peer("127.0.0.32", tmp_path))
+        server = Process(
+            "serve",
+            fedcop_command("serve", "--host", host, "--port", str(port), "--processes", "2"),
+            env, tmp_path,
+        )  # fmt: skip
+        stack.callback(server.stop)
+        server.start()
+        wait_for_http(server, f"http://{host}:{port}/nodeinfo/2.1")
+        fedcop_cli(env, tmp_path, "user", "create", "convenor")
+        fedcop_cli(env, tmp_path, "group", "create", "practice", "--name", "Practice",
+                   "--owner", "convenor")  # fmt: skip
+        peer.follow(group)
+        eventually(lambda: peer.accepted(group), what="the peer's Follow accepted")
+        time.sleep(1.5)  # time for a second Accept, were one to be sent
+        accepts = [item for item in peer.received() if item["type"] == "Accept"]
+        assert len(accepts) == 1
+        as2 = {"accept": "application/activity+json"}
+        followers = httpx.get(f"{group}/followers", headers=as2, trust_env=False).json()
+        page = httpx.get(followers["first"], headers=as2, trust_env=False).json()
+        assert peer.actor_id in page["orderedItems"]
+        assert server.output().count("Started server process") == 2
+
+
+def fedcop_cli(env: dict[str, str], cwd: Path, *args: str) -> None:
+    result = subprocess.run(
+        fedcop_command(*args), env={**os.environ, **env}, cwd=cwd,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
