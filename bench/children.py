@@ -110,10 +110,15 @@ async def fedcop_worker(
         yield process
 
 
-def serve_app(app: Any, max_seconds: float) -> None:
+def serve_app(app: Any, max_seconds: float, processes: int = 1) -> None:
     """In a child: serve `app` under uvicorn (the settings `fedcop serve` uses that matter here)
     on 127.0.0.1:<free port>, print {"port": P} once it is up, and stop when stdin closes (the
-    benchmark closed the pipe or died) or after `max_seconds`."""
+    benchmark closed the pipe or died) or after `max_seconds`.
+
+    With `processes` > 1, as `fedcop serve --processes N`: N processes accept on the one
+    socket. They are forked here once it is bound (fedcop spawns them and each builds its app;
+    `app` holds no connection yet, and each process runs its own lifespan: its own engine,
+    inbox writer and threads). `process_tree_cpu_seconds` counts them all."""
     import uvicorn
     import uvloop
 
@@ -121,6 +126,8 @@ def serve_app(app: Any, max_seconds: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # loopback only
     port = sock.getsockname()[1]
+    # The parent forks processes - 1 children; each child stops at its own fork (0).
+    forked = any(os.fork() == 0 for _ in range(processes - 1))
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=True, backlog=2048)
     )
@@ -141,7 +148,8 @@ def serve_app(app: Any, max_seconds: float) -> None:
         # uvicorn says it is up through a plain attribute, so poll it.
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
-        print(json.dumps({"port": port}), flush=True)
+        if not forked:  # the first process speaks for all
+            print(json.dumps({"port": port}), flush=True)
         await serving
 
     uvloop.run(main())
@@ -149,9 +157,30 @@ def serve_app(app: Any, max_seconds: float) -> None:
 
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process from /proc (Linux); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return None if fields is None else _cpu_seconds(fields)
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """As `process_cpu_seconds`, for a process and its children (`serve_app`'s forks)."""
+    own = process_cpu_seconds(pid)
+    if own is None:
         return None
-    # After the ")" that ends the command name, utime and stime are the 12th and 13th fields.
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(stat)
+        if fields is not None and fields[1] == str(pid):  # the 4th field: the parent's pid
+            own += _cpu_seconds(fields)
+    return own
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields after the ")" that ends the command name (so from the 3rd on)."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None  # not Linux, or the process is gone
+
+
+def _cpu_seconds(fields: list[str]) -> float:
+    # utime and stime are the 14th and 15th fields of the stat line.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -38,7 +38,12 @@ How it is set up:
   request (from /proc) is recorded too, and `cpu_time_ratio` compares that with the
   baseline's CPU time per verify.
 
-Run: `python -m bench inbox [--requests 4000] [--storm 1000] [--connections 32] [--no-postgres]`
+With `--server-processes N` both servers, fedcop and the bare baseline, run in N processes on
+one socket, as `fedcop serve --processes N` does (each fedcop process with its own inbox writer:
+on PostgreSQL they share the table's unique index, on SQLite also the file's one write lock).
+
+Run: `python -m bench inbox [--requests 4000] [--storm 1000] [--connections 32] [--no-postgres]
+[--server-processes 1]`
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ import asyncpg
 import httpx
 from sqlalchemy import select
 
-from bench.children import child_process, process_cpu_seconds, serve_app
+from bench.children import child_process, process_tree_cpu_seconds, serve_app
 from bench.report import Result, stamp, update_docs, write_json
 from bench.verify import (
     INBOX_PATH,
@@ -92,7 +97,9 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 # -- the server process --------------------------------------------------------------------
 
 
-def serve(database_url: str, max_seconds: float, bare_key_file: str = "") -> None:
+def serve(
+    database_url: str, max_seconds: float, bare_key_file: str = "", processes: int = 1
+) -> None:
     """Run fedcop under uvicorn on 127.0.0.1:<free port>; print {"port": P} once it is up.
 
     With `bare_key_file` (a PEM public key) the bare baseline app runs instead of fedcop, under
@@ -103,7 +110,7 @@ def serve(database_url: str, max_seconds: float, bare_key_file: str = "") -> Non
         if bare_key_file
         else create_app(settings_for(database_url), freeze_after_startup=True)  # as fedcop serve
     )
-    serve_app(app, max_seconds)
+    serve_app(app, max_seconds, processes)
 
 
 class Server:
@@ -112,7 +119,7 @@ class Server:
         self.port = port
 
     def cpu_seconds(self) -> float | None:
-        return process_cpu_seconds(self.process.pid)
+        return process_tree_cpu_seconds(self.process.pid)
 
     def cpu_since(self, before: float | None) -> float | None:
         """CPU seconds used since `cpu_seconds()` gave `before` (None where /proc cannot tell)."""
@@ -122,7 +129,7 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def server_process(
-    database_url: str, max_seconds: float, bare_key_file: str = ""
+    database_url: str, max_seconds: float, bare_key_file: str = "", processes: int = 1
 ) -> AsyncIterator[Server]:
     async with child_process(
         "bench.inbox",
@@ -130,6 +137,7 @@ async def server_process(
         f"--database-url={database_url}",
         f"--max-seconds={max_seconds}",
         f"--bare-key-file={bare_key_file}",
+        f"--processes={processes}",
         what="server",
     ) as (process, port):
         yield Server(process, port)
@@ -332,7 +340,9 @@ class RequestFiles:
 
 async def bare_run(work: Workload, args: argparse.Namespace, label: str) -> LoadRun:
     """The accept workload against the bare Starlette server (same uvicorn, same client)."""
-    async with server_process("", max_seconds=60, bare_key_file=work.key_file) as server:
+    async with server_process(
+        "", max_seconds=60, bare_key_file=work.key_file, processes=args.server_processes
+    ) as server:
         if work.files is not None:
             await wrk_load(server, work.files.accept, args, seconds=1)  # warm up
             run = await wrk_load(server, work.files.accept, args)
@@ -355,7 +365,9 @@ async def run_backend(
     await store_peer_key(database_url, work.peer)
     public_pem = work.peer.keys.public_pem
     bare_before = await bare_run(work, args, f"{backend} pass, bare Starlette before")
-    async with server_process(database_url, max_seconds=110) as server:
+    async with server_process(
+        database_url, max_seconds=110, processes=args.server_processes
+    ) as server:
         connector = aiohttp.TCPConnector(limit=args.connections, limit_per_host=args.connections)
         async with aiohttp.ClientSession(connector=connector) as session:
             warm = await post_all(session, server, work.warm, 1)
@@ -592,6 +604,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--baseline-seconds", type=float, default=2.0)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES, help="an admin connection")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--server-processes", type=int, default=1,
+        help="processes serving fedcop, and the bare baseline alike (`fedcop serve --processes`)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.load == "auto":
         args.load = "wrk" if wrk_path() else "aiohttp"
@@ -618,6 +634,8 @@ async def run_all(argv: list[str]) -> list[Result]:
         f"{time.perf_counter() - started:.1f}s"
     )
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    if args.server_processes > 1:
+        loop += f", {args.server_processes} processes"
     runs: list[BackendRun] = []
     with tempfile.TemporaryDirectory(prefix="fedcop-bench-") as tmp:
         key_file = Path(tmp) / "peer-key.pem"
@@ -674,8 +692,9 @@ def _serve_main(argv: list[str]) -> int:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--max-seconds", type=float, default=110)
     parser.add_argument("--bare-key-file", default="", help="serve the bare baseline app")
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args(argv)
-    serve(args.database_url, args.max_seconds, args.bare_key_file)
+    serve(args.database_url, args.max_seconds, args.bare_key_file, args.processes)
     return 0
 
 
