@@ -77,7 +77,7 @@ from sqlalchemy import select
 
 from bench.children import child_process, process_tree_cpu_seconds, serve_app
 from bench.openloop import OpenLoopRun, run_open_loop
-from bench.report import Result, stamp, update_docs, write_json
+from bench.report import Result, percentile, stamp, update_docs, write_json
 from bench.verify import (
     INBOX_PATH,
     SignedPost,
@@ -242,11 +242,6 @@ class LoadRun:
         if self.server_cpu_seconds is None:
             return None
         return 1e6 * self.server_cpu_seconds / self.requests
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 async def post_all(

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
+from bench.report import percentile
+
 
 @dataclass(frozen=True, slots=True)
 class OpenLoopRun:
@@ -116,18 +118,13 @@ async def run_open_loop(
         for transport, _ in opened:
             transport.close()
     latencies.sort()
+    ordered = latencies or [float("nan")]  # nothing answered: no latency to give
     return OpenLoopRun(
         rate=rate,
         sent=total,
         answered=len(latencies),
         failed=failed,
-        p50_ms=1000 * _percentile(latencies, 0.50),
-        p99_ms=1000 * _percentile(latencies, 0.99),
+        p50_ms=1000 * percentile(ordered, 0.50),
+        p99_ms=1000 * percentile(ordered, 0.99),
         max_ms=1000 * (latencies[-1] if latencies else 0.0),
     )
-
-
-def _percentile(ordered: list[float], fraction: float) -> float:
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

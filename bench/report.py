@@ -28,6 +28,12 @@ class Result(TypedDict):
     details: dict[str, Any]  # everything else, for the JSON file
 
 
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of values sorted in ascending order (not empty)."""
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
 def machine() -> str:
     # platform.processor() is empty on many Linux builds; /proc/cpuinfo names the CPU there.
     name = platform.processor() or _cpuinfo_model() or platform.machine()

@@ -50,9 +50,9 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bench.followers import Receiver, create_note, receiver_process, seed_followers
-from bench.inbox import Server, percentile, server_process, store_peer_key
+from bench.inbox import Server, server_process, store_peer_key
 from bench.reads import ACTOR_PATH, AS2, OUTBOX_PATH, WEBFINGER_PATH
-from bench.report import Result
+from bench.report import Result, percentile
 from bench.verify import DOMAIN, INBOX_PATH, SignedPost, make_peer, settings_for, sign_posts
 from fedcop import db as database
 from fedcop.app import build_state

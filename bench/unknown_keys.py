@@ -47,8 +47,8 @@ import aiohttp
 import orjson
 
 from bench.children import child_process
-from bench.inbox import Server, percentile, server_process, store_peer_key
-from bench.report import Result
+from bench.inbox import Server, server_process, store_peer_key
+from bench.report import Result, percentile
 from bench.verify import GROUP, INBOX_PATH, INBOX_URL, SignedPost, make_peer, sign_posts
 from fedcop.security.httpsig import load_private_key, sign_request
 from fedcop.security.keys import generate_key_pair
