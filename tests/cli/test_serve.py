@@ -31,12 +31,7 @@ def test_serve_demo_then_restart_keeps_the_group_key(
         "FEDCOP_SECRET_KEY": TEST_SECRET,
     }
     if not empty_database_url.startswith("sqlite"):
-        # PostgreSQL is migrated explicitly, never by `serve`.
-        migrated = subprocess.run(
-            fedcop_command("migrate"), env={**os.environ, **env}, cwd=tmp_path,
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert migrated.returncode == 0, migrated.stderr
+        fedcop_cli(env, tmp_path, "migrate")  # PostgreSQL is migrated explicitly, not by `serve`
     keys = []
     for _ in range(2):
         with running_server(env, port, "--demo") as base_url:
