@@ -10,6 +10,7 @@ import click
 import uvicorn
 
 from fedcop import db as database
+from fedcop import logs
 from fedcop.app import create_app, served_app_with_workers, served_web_app
 from fedcop.cli.base import friendly_errors, load_settings, main, with_state
 from fedcop.models import GroupVisibility
@@ -43,6 +44,7 @@ def serve(host: str, port: int, demo: bool, workers: bool, processes: int) -> No
         "host": host,
         "port": port,
         "log_level": settings.log_level,
+        "log_config": logs.log_config(settings.log_level),
         "access_log": settings.access_log,
         "proxy_headers": True,
     }
@@ -75,6 +77,7 @@ async def _print_demo(state: AppState) -> None:
 @friendly_errors
 def worker(concurrency: int, per_host: int) -> None:
     """Run the inbox processor and delivery worker until stopped (SIGINT/SIGTERM)."""
+    logs.configure(load_settings().log_level)
 
     async def run(state: AppState) -> None:
         stop = asyncio.Event()
