@@ -660,7 +660,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--requests", type=int, default=0,
         help="distinct accept-path POSTs: the run's count with aiohttp (default 4000), the "
-        "supply for a time-bound run with wrk (default 30000)",
+        "supply for a time-bound run with wrk (default 30000 per server process: a run that "
+        "runs out of distinct posts would send repeats, and fails its one-row check)",
     )  # fmt: skip
     parser.add_argument("--seconds", type=int, default=3, help="a wrk run's length")
     parser.add_argument(
@@ -690,7 +691,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.load == "wrk" and not wrk_path():
         parser.error("wrk is not installed (apt-get install wrk)")
     with_wrk = args.load == "wrk"
-    args.requests = args.requests or (30_000 if with_wrk else 4000)
+    args.requests = args.requests or (30_000 * args.server_processes if with_wrk else 4000)
     args.storm = args.storm or (3000 if with_wrk else 1000)
     return args
 
