@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from fedcop import db as database
 from fedcop.app import build_state
 from fedcop.errors import FedcopError, SettingsError
+from fedcop.federation.remote_actors import ResolveError
 from fedcop.settings import Settings
 from fedcop.web.state import AppState
 
@@ -38,6 +39,8 @@ def friendly_errors(func: Callable[P, T]) -> Callable[P, T]:
             return func(*args, **kwargs)
         except FedcopError as exc:
             raise click.ClickException(str(exc)) from exc
+        except ResolveError as exc:  # a handle that is not one, a server refused or unreachable
+            raise click.ClickException(exc.reason) from exc
         except (OperationalError, DBAPIError, OSError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise click.ClickException(f"database unreachable: {reason}") from exc

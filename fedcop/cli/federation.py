@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from fedcop.cli.base import friendly_errors, main, with_state
-from fedcop.federation.remote_actors import ResolveError
 from fedcop.models import BlockSeverity
 from fedcop.services import deliveries as delivery_services
 from fedcop.services import follows as follow_services
@@ -79,10 +78,7 @@ def resolve(handle_or_url: str) -> None:
             return await state.remote_actors.get(handle_or_url, refresh=True)
         return await state.remote_actors.by_handle(handle_or_url)
 
-    try:
-        actor = with_state(run)
-    except ResolveError as exc:
-        raise click.ClickException(exc.reason) from exc
+    actor = with_state(run)
     click.echo(f"{actor.type} {actor.handle}\n  {actor.ap_id}\n  inbox {actor.inbox_url}")
 
 

@@ -158,3 +158,27 @@ def test_domain_block_list_unblock(database_url: str) -> None:
     assert result.exit_code == 1
     assert "is not blocked" in result.output
     assert _run(database_url, "domain", "block", "not a domain").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["follow", "alice", "bob"], "Error: 'bob' is not a handle of the form @name@host"),
+        (["unfollow", "alice", "bob"], "Error: 'bob' is not a handle of the form @name@host"),
+        (["resolve", "bob"], "Error: 'bob' is not a handle of the form @name@host"),
+        # Refused by the address guard before any request is sent.
+        (["follow", "alice", "@bob@127.0.0.1:9"], "Error: WebFinger for @bob@127.0.0.1:9 failed"),
+        (
+            ["follow", "alice", "http://127.0.0.1:9/u/bob"],
+            "Error: fetching http://127.0.0.1:9/u/bob",
+        ),
+    ],
+)
+def test_an_actor_that_cannot_be_had_fails_with_one_line(
+    database_url: str, args: list[str], reason: str
+) -> None:
+    assert _run(database_url, "user", "create", "alice").exit_code == 0
+    result = _run(database_url, *args)
+    assert result.exit_code == 1
+    assert result.output.startswith(reason), result.output
+    assert len(result.output.strip().splitlines()) == 1
