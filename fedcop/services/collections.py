@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Row, Select, bindparam, func, or_, select
 
-from fedcop.db import SessionMaker
+from fedcop.db import SessionMaker, engine_of
 from fedcop.federation.policy import domains_with
 from fedcop.models import (
     Actor,
@@ -50,21 +50,21 @@ class Page:
     next_max_id: int | None  # pass as max_id for the following (older) page
 
 
-async def count(db: SessionMaker, actor: Actor, name: str) -> int:
-    query = select(func.count()).select_from(_base(actor, name).subquery())
+async def count(db: SessionMaker, actor_id: int, name: str) -> int:
+    query = select(func.count()).select_from(_base(actor_id, name).subquery())
     async with db() as session:
         return await session.scalar(query) or 0
 
 
-async def page(db: SessionMaker, actor: Actor, name: str, max_id: int | None) -> Page:
+async def page(db: SessionMaker, actor_id: int, name: str, max_id: int | None) -> Page:
     """Newest first, keyset-paginated on the row id (stable while rows are added)."""
-    query = _base(actor, name)
-    key = _KEY[name]
-    if max_id is not None:
-        query = query.where(key < max_id)
-    query = query.order_by(key.desc()).limit(PAGE_SIZE + 1)
-    async with db() as session:
-        rows = (await session.execute(query)).all()
+    # A Core statement built once, on a bare connection: building the query per request and
+    # running it through an ORM session cost more than the page itself (an empty followers
+    # page was served at ~650/s, `bench reads`).
+    statement = _PAGE_STATEMENTS[(name, max_id is not None)]
+    parameters = {"actor": actor_id, "max_id": max_id, "limit": PAGE_SIZE + 1}
+    async with engine_of(db).connect() as connection:
+        rows = (await connection.execute(statement, parameters)).all()
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     items = [_item(name, row.value) for row in rows]
@@ -74,12 +74,12 @@ async def page(db: SessionMaker, actor: Actor, name: str, max_id: int | None) ->
 _KEY = {"followers": Follow.id, "following": Follow.id, "outbox": OutboxActivity.id}
 
 
-def _base(actor: Actor, name: str) -> Select[int, Any]:
+def _base(actor_id: Any, name: str) -> Select[int, Any]:
     if name == "outbox":
         # `body`, the exact text every delivery POSTed, not the JSON column: orjson parses it
         # several times faster than the column's json.loads (the outbox page's main cost).
         return select(OutboxActivity.id.label("key"), OutboxActivity.body.label("value")).where(
-            OutboxActivity.actor_id == actor.id, OutboxActivity.public
+            OutboxActivity.actor_id == actor_id, OutboxActivity.public
         )
     mine, theirs = (
         (Follow.followed_id, Follow.follower_id)
@@ -89,8 +89,21 @@ def _base(actor: Actor, name: str) -> Select[int, Any]:
     return (
         select(Follow.id.label("key"), Actor.ap_id.label("value"))
         .join(Actor, Actor.id == theirs)
-        .where(mine == actor.id, Follow.state == FollowState.ACCEPTED, Actor.deleted_at.is_(None))
+        .where(mine == actor_id, Follow.state == FollowState.ACCEPTED, Actor.deleted_at.is_(None))
     )
+
+
+def _page_statement(name: str, *, older: bool) -> Select[int, Any]:
+    query = _base(bindparam("actor"), name)
+    if older:
+        query = query.where(_KEY[name] < bindparam("max_id"))
+    return query.order_by(_KEY[name].desc()).limit(bindparam("limit"))
+
+
+# Keyed by (collection, whether a max_id is given).
+_PAGE_STATEMENTS = {
+    (name, older): _page_statement(name, older=older) for name in _KEY for older in (False, True)
+}
 
 
 def _item(name: str, value: Any) -> Any:
@@ -101,7 +114,7 @@ def _item(name: str, value: Any) -> Any:
     return value
 
 
-def counts_only(actor: Actor) -> bool:
+def counts_only(actor: Actor | Row[Any]) -> bool:
     """A private group shows how many, never who (its members are its business)."""
     return actor.group_visibility == GroupVisibility.PRIVATE
 
