@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
@@ -37,6 +37,10 @@ ActorRow = Row[Any]
 # Documents kept per app: ~2-3 KB each, so the bound is ~30 MB at most.
 MAX_DOCUMENTS = 10_000
 _ACTORS = Actor.__table__
+# Built once: building the query per batch was ~5% of an actor document's CPU (py-spy).
+_BY_NAMES = select(_ACTORS).where(
+    _ACTORS.c.local, func.lower(_ACTORS.c.username).in_(bindparam("names", expanding=True))
+)
 
 
 class LocalActorRows:
@@ -77,9 +81,8 @@ class LocalActorRows:
 
     async def _read(self, names: list[str]) -> dict[str, ActorRow]:
         self.queries += 1
-        query = select(_ACTORS).where(_ACTORS.c.local, func.lower(_ACTORS.c.username).in_(names))
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
+            rows = (await connection.execute(_BY_NAMES, {"names": names})).all()
         return {row.username.lower(): row for row in rows}
 
 
