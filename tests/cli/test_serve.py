@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +10,12 @@ import httpx
 
 from tests.conftest import TEST_SECRET
 from tests.support.network_processes import Process, eventually, recorder_peer, wait_for_http
-from tests.support.processes import fedcop_command, free_loopback_port, running_server
+from tests.support.processes import (
+    fedcop_cli,
+    fedcop_command,
+    free_loopback_port,
+    running_server,
+)
 
 MASTODON_ACCEPT = (
     "application/activity+json, "
@@ -92,11 +95,3 @@ def test_serve_in_two_processes_answers_a_follow_once(
         page = httpx.get(followers["first"], headers=as2, trust_env=False).json()
         assert peer.actor_id in page["orderedItems"]
         assert server.output().count("Started server process") == 2
-
-
-def fedcop_cli(env: dict[str, str], cwd: Path, *args: str) -> None:
-    result = subprocess.run(
-        fedcop_command(*args), env={**os.environ, **env}, cwd=cwd,
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr

@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tests.cli.test_serve import fedcop_cli
 from tests.conftest import TEST_SECRET
 from tests.support.network_processes import Process, eventually
-from tests.support.processes import fedcop_command
+from tests.support.processes import fedcop_cli, fedcop_command
 
 STANDING_BY = "INFO:     fedcop.worker_turn: another process runs the workers for"
 TAKING_OVER = "INFO:     fedcop.worker_turn: this process now runs the workers for"

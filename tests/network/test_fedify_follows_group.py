@@ -6,8 +6,6 @@ signatures, each side verifying the other's with its own code.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.fedify_peer import FedifyPeer, running_fedify_peer
-from tests.support.processes import fedcop_command, free_loopback_port, running_server
+from tests.support.processes import fedcop_cli, free_loopback_port, running_server
 from tests.support.settings import TEST_SECRET
 
 FEDCOP_HOST = "127.0.0.2"
@@ -88,14 +86,11 @@ def test_fedify_gets_a_new_story_as_a_boost_and_replies_into_its_thread(
 
     body = tmp_path / "story.md"
     body.write_text("We moved the huddle to 10 am and *everyone* came.")
-    published = subprocess.run(
-        fedcop_command("story", "publish", "--author", "convenor", "--group", "frailty_practice",
-                       "--title", "Huddles at ten", "--summary", "A small change that stuck.",
-                       "--file", str(body), "--confirm-no-pii"),
-        env={**os.environ, **fedcop_env}, capture_output=True, text=True, timeout=60, check=False,
+    story_url = fedcop_cli(
+        fedcop_env, tmp_path, "story", "publish", "--author", "convenor",
+        "--group", "frailty_practice", "--title", "Huddles at ten",
+        "--summary", "A small change that stuck.", "--file", str(body), "--confirm-no-pii",
     )  # fmt: skip
-    assert published.returncode == 0, published.stderr
-    story_url = published.stdout.strip()
 
     announce = fedify.wait_for(lambda a: a["type"] == "Announce", timeout=30)
     assert announce["actor"] == group

@@ -27,12 +27,11 @@ from typing import Any
 import httpx
 
 from fedcop.security.keys import generate_key_pair
-from tests.support.processes import fedcop_command, free_loopback_port
+from tests.support.processes import fedcop_command, free_loopback_port, run_fedcop
 from tests.support.settings import TEST_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
-CLI_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 AS2 = {"accept": "application/activity+json"}
 
@@ -183,10 +182,7 @@ class FedcopInstance:
 
     def cli(self, *args: str) -> str:
         """Run a `fedcop` command against this instance; its stdout (stripped), or raise."""
-        result = subprocess.run(
-            fedcop_command(*args), env={**os.environ, **self.env}, cwd=REPO,
-            capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS, check=False,
-        )  # fmt: skip
+        result = run_fedcop(self.env, REPO, *args)
         if result.returncode != 0:
             raise RuntimeError(f"fedcop {' '.join(args)} on {self.name}: {result.stderr}")
         return result.stdout.strip()

@@ -10,11 +10,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 import httpx
 
 START_TIMEOUT_SECONDS = 30.0
+CLI_TIMEOUT_SECONDS = 60.0
 
 
 def free_loopback_port(host: str = "127.0.0.1") -> int:
@@ -25,6 +27,21 @@ def free_loopback_port(host: str = "127.0.0.1") -> int:
 
 def fedcop_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "fedcop", *args]
+
+
+def run_fedcop(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one `fedcop` command as its own process with `env` added, bounded in time."""
+    return subprocess.run(
+        fedcop_command(*args), env={**os.environ, **env}, cwd=cwd,
+        capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS, check=False,
+    )  # fmt: skip
+
+
+def fedcop_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    """As `run_fedcop`, which must succeed; its standard output, stripped."""
+    result = run_fedcop(env, cwd, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
 
 @contextlib.contextmanager
