@@ -23,6 +23,7 @@ MAX_DELAY = timedelta(hours=12)
 MAX_ATTEMPTS = 12
 JITTER = 0.2
 MAX_RETRY_AFTER = timedelta(days=1)
+_MAX_RETRY_AFTER_DIGITS = len(str(int(MAX_RETRY_AFTER.total_seconds())))
 _SALVAGEABLE_4XX = frozenset({401, 408, 429})
 
 
@@ -57,12 +58,18 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        delay = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        # delay-seconds is ASCII digits (RFC 9110 section 10.2.3). Leading zeros stripped, a
+        # number too long to be under the cap is the cap: int() refuses over 4,300 digits
+        # and timedelta over ~10^14 seconds, and a peer's header must not raise.
+        digits = value.lstrip("0") or "0"
+        if len(digits) > _MAX_RETRY_AFTER_DIGITS:
+            return MAX_RETRY_AFTER
+        delay = timedelta(seconds=int(digits))
     else:
         try:
             delay = parsedate_to_datetime(value) - now
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     return max(timedelta(0), min(delay, MAX_RETRY_AFTER))
 

@@ -121,6 +121,21 @@ async def test_429_honours_retry_after_then_delivers(
     assert [a["type"] for a in peer.inbox] == ["Accept"]
 
 
+async def test_a_retry_after_too_large_to_hold_is_capped_and_counted(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    # A number of seconds beyond what timedelta holds once made the attempt's outcome raise:
+    # the row kept its lease, its attempts never grew, and it went out again every time the
+    # lease ran out.
+    clock = FakeClock()
+    workers = await _followed_by(home, net, peer, clock)
+    peer.inbox_status, peer.inbox_headers = 429, {"retry-after": "99999999999999"}
+    assert await workers.delivery.run_once() == 1
+    delivery = await _delivery(home)
+    assert (delivery.state, delivery.attempts, delivery.last_status) == (WorkState.PENDING, 1, 429)
+    assert delivery.next_attempt_at - clock.now == timedelta(days=1)
+
+
 async def test_connection_refused_is_retried(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:

@@ -59,6 +59,30 @@ def test_retry_after_in_seconds_or_as_a_date_capped_at_a_day() -> None:
     assert parse_retry_after(None, NOW) is None
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "99999999999999",  # more seconds than a timedelta holds
+        "9" * 5000,  # more digits than int() converts
+        "0" * 5000 + "7200",  # long, but only two hours
+    ],
+)
+def test_retry_after_beyond_what_python_holds_is_capped_not_an_error(value: str) -> None:
+    # A peer's header must never raise here: the outcome of the attempt would be lost and the
+    # row sent again when its lease ends, forever, to a peer that asked for less traffic.
+    expected = timedelta(hours=2) if value.endswith("7200") else timedelta(days=1)
+    assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "\u0663\u0660", "1e9", "-5", "12 34", "Fri, 99 Nov 2026"]
+)
+def test_retry_after_that_is_not_ascii_digits_or_a_date_is_ignored(value: str) -> None:
+    # RFC 9110 section 10.2.3: delay-seconds is 1*DIGIT, ASCII only; str.isdigit() also
+    # accepts superscripts (which int() refuses) and other scripts' digits (which it reads).
+    assert parse_retry_after(value, NOW) is None
+
+
 def test_retry_after_longer_than_the_backoff_wins() -> None:
     asked = classify(503, "3600", NOW)
     assert asked == Decision(Outcome.RETRY, timedelta(hours=1))
