@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from fedcop.ap.checks import InboundActivity
 from fedcop.ap.remote import ACTOR_TYPES
 from fedcop.federation import follows
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.handlers import content
-from fedcop.models import Actor, utcnow
+from fedcop.models import Actor, GroupMember, utcnow
 
 
 async def on_update_actor(ctx: HandlerContext, activity: InboundActivity) -> None:
@@ -31,6 +31,8 @@ async def on_delete(ctx: HandlerContext, activity: InboundActivity) -> None:
             raise IgnoredError(f"{activity.actor} was never known here")
         actor.deleted_at = actor.deleted_at or utcnow()
         await follows.remove_all_for(session, actor)
+        await session.execute(delete(GroupMember).where(GroupMember.actor_id == actor.id))
+        await content.remove_everything_of(session, actor)
     ctx.actors.forget_key(actor.public_key_id or "")
 
 

@@ -104,6 +104,33 @@ async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
                     story.comment_count = max(0, story.comment_count - 1)
 
 
+async def remove_everything_of(session: AsyncSession, author: Actor) -> None:
+    """An account that was deleted takes its posts and reactions with it, as a Delete of each
+    would (Mastodon's DeleteAccountService removes the statuses of an account it is told is
+    gone). Stories the group boosted are taken back; counts drop with the replies and likes."""
+    now = utcnow()
+    stories = await session.scalars(
+        select(Story).where(Story.author_id == author.id, Story.deleted_at.is_(None))
+    )
+    for story in stories.all():
+        await _take_back_boost(session, story)
+        story.deleted_at, story.content = now, ""
+    comments = await session.scalars(
+        select(Comment).where(Comment.author_id == author.id, Comment.deleted_at.is_(None))
+    )
+    for comment in comments.all():
+        comment.deleted_at, comment.content = now, ""
+        thread = await session.get(Story, comment.story_id)
+        if thread is not None:
+            thread.comment_count = max(0, thread.comment_count - 1)
+    reactions = await session.scalars(select(Reaction).where(Reaction.actor_id == author.id))
+    for reaction in reactions.all():
+        target = await find_post(session, reaction.object_ap_id)
+        if target is not None:
+            _count(target, reaction.type, -1)
+        await session.delete(reaction)
+
+
 async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) -> None:
     actor = await ctx.actors.get(activity.actor)
     announced = await _announced_unknown_post(ctx, activity, actor)
