@@ -19,6 +19,7 @@ from fedcop.ap.remote_content import CONTENT_TYPES, RemoteContent, parse_content
 from fedcop.federation import content as content_activities
 from fedcop.federation import software
 from fedcop.federation.access import find_post, thread_of
+from fedcop.federation.addressing import reply_fits_thread, story_visibility
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.groups import is_blocked, may_post
 from fedcop.federation.policy import is_silenced
@@ -269,11 +270,14 @@ async def store_story(
         if existing.author_id != author.id:
             raise RejectedError(f"{data.ap_id} already belongs to someone else")
         return existing
+    visibility = story_visibility(data, author, group)
+    if visibility is None:
+        raise IgnoredError("a post to named people only: fedcop keeps no private messages")
     story = Story(
         ap_id=data.ap_id, local=False, type=data.type, author_id=author.id,
         group_id=group.id if group else None, title=data.title, summary=data.summary,
         content=data.content, content_warning=data.content_warning, url=data.url,
-        visibility=data.visibility, tags=data.tags, remote_attachments=data.attachments,
+        visibility=visibility, tags=data.tags, remote_attachments=data.attachments,
         published_at=data.published or utcnow(), like_count=0, announce_count=0, comment_count=0,
     )  # fmt: skip
     session.add(story)
@@ -293,6 +297,9 @@ async def store_comment(session: AsyncSession, data: RemoteContent, author: Acto
     story = await thread_of(session, data.in_reply_to or "")
     if story is None:
         raise IgnoredError(f"a reply to {data.in_reply_to}, which is not here")
+    group = await session.get(Actor, story.group_id) if story.group_id else None
+    if not reply_fits_thread(data, story, group):
+        raise IgnoredError("a reply addressed more narrowly than its thread, shown to all")
     session.add(
         Comment(
             ap_id=data.ap_id, local=False, author_id=author.id, story_id=story.id,
