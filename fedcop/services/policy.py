@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
-from fedcop.models import AuditEntry, BlockSeverity, DomainBlock
+from fedcop.federation.policy import domain_is_listed
+from fedcop.models import AuditEntry, BlockSeverity, Delivery, DomainBlock, WorkState
 from fedcop.settings import normalise_domain
 
 
@@ -22,7 +24,25 @@ async def block_domain(db: SessionMaker, domain: str, severity: str, reason: str
             session.add(DomainBlock(domain=name, severity=chosen, reason=reason))
         else:
             block.severity, block.reason = chosen, reason
+        if chosen == BlockSeverity.SUSPEND:
+            await _cancel_deliveries(session, name)
         session.add(AuditEntry(action=f"domain {chosen}", target=name, reason=reason))
+
+
+async def _cancel_deliveries(session: AsyncSession, name: str) -> None:
+    """What was queued for a server before it was suspended is not sent: publishing skips
+    suspended servers from now on, and the rows already waiting are closed as failed.
+    (A row being sent at this moment may still go out.)"""
+    pending = await session.scalars(
+        select(Delivery.domain).where(Delivery.state == WorkState.PENDING).distinct()
+    )
+    domains = [d for d in pending.all() if domain_is_listed(d, frozenset({name}))]
+    if domains:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.state == WorkState.PENDING, Delivery.domain.in_(domains))
+            .values(state=WorkState.FAILED, last_error=f"{name} is suspended")
+        )
 
 
 async def unblock_domain(db: SessionMaker, domain: str) -> None:

@@ -7,15 +7,15 @@ import pytest
 from sqlalchemy import select
 
 from fedcop.errors import PermissionDeniedError
-from fedcop.models import Actor, Report
-from fedcop.services import moderation, reports
+from fedcop.models import Actor, Delivery, Report, WorkState
+from fedcop.services import moderation, reports, stories
 from fedcop.services.actors import create_person
 from fedcop.services.policy import block_domain
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, create_activity, follow_activity, post_signed
-from tests.support.stories import AS2, GROUP, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, draft, follow_group, publish
 
 
 async def test_removing_a_story_takes_back_the_group_boost(
@@ -87,6 +87,52 @@ async def test_domain_blocks_are_audited(home: AppState) -> None:
     await block_domain(home.db, "spam.example", "suspend", "spam")
     [entry] = await moderation.audit_log(home.db)
     assert (entry.action, entry.target, entry.reason) == ("domain suspend", "spam.example", "spam")
+
+
+async def test_suspending_a_domain_cancels_the_deliveries_queued_for_it(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """Publishing skips suspended servers; what was queued before the block is not sent."""
+    await community(home)
+    sub = net.add_peer(FakePeer("eu.peer.test"))
+    other = net.add_peer(FakePeer("other.test"))
+    for follower in (peer, sub, other):
+        await follow_group(net, home, follower)
+    story = await stories.publish(home.db, home.urls, "convenor", "frailty", draft())
+    workers = build_workers(home)
+    await workers.inbox.run_once()  # the group shares the story: its deliveries are queued
+    await block_domain(home.db, "peer.test", "suspend", "harassment")  # and its subdomains
+    await workers.run_until_idle()
+
+    def shared(fake: FakePeer) -> list[object]:
+        return [a["object"] for a in fake.inbox if a["type"] == "Announce"]
+
+    assert shared(other) == [story.ap_id]
+    assert shared(peer) == []
+    assert shared(sub) == []
+    async with home.db() as session:
+        cancelled = (
+            await session.execute(
+                select(Delivery.domain, Delivery.state, Delivery.last_error, Delivery.attempts)
+                .where(Delivery.domain != "other.test", Delivery.state != WorkState.DONE)
+                .order_by(Delivery.domain)
+            )
+        ).all()
+    assert [tuple(row) for row in cancelled] == [
+        ("eu.peer.test", WorkState.FAILED, "peer.test is suspended", 0),
+        ("peer.test", WorkState.FAILED, "peer.test is suspended", 0),
+    ]
+
+
+async def test_silencing_a_domain_still_delivers_to_it(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    await follow_group(net, home, peer)
+    story = await stories.publish(home.db, home.urls, "convenor", "frailty", draft())
+    await block_domain(home.db, "peer.test", "silence")
+    await build_workers(home).run_until_idle()
+    assert [a["object"] for a in peer.inbox if a["type"] == "Announce"] == [story.ap_id]
 
 
 async def test_a_local_report_is_forwarded_to_the_posts_own_server(
