@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 from sqlalchemy import select
-from starlette.types import Message
+from starlette.types import Message, Receive
 
 from fedcop.models import InboxItem
 from fedcop.web import inbox as inbox_module
@@ -114,10 +114,42 @@ async def test_a_sender_that_hangs_up_mid_body_gets_nothing_and_nothing_is_store
         {"type": "http.request", "body": body[:10], "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[Message] = []
 
     async def receive() -> Message:
         return messages.pop(0)
+
+    assert await _post_through_asgi(net, headers, receive) == []
+    assert await _stored(home) == []
+
+
+async def test_a_body_streamed_past_a_megabyte_without_a_length_is_413_and_not_read_on(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    # Chunked transfer has no Content-Length to refuse up front: the cap is counted as the
+    # body arrives, and reading stops there (a sender cannot make the server buffer 10 MB).
+    chunk = b" " * 65_536
+    chunks = 160  # 10 MiB in all
+    headers = peer.signed_headers("POST", "https://home.test/inbox", chunk * chunks)
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": chunk, "more_body": received < chunks}
+
+    headers.pop("content-length", None)  # none to refuse up front
+    sent = await _post_through_asgi(net, {**headers, "transfer-encoding": "chunked"}, receive)
+    assert sent[0]["status"] == 413
+    assert received <= 1_000_000 // len(chunk) + 2  # stopped at the cap, not at the end
+    assert await _stored(home) == []
+
+
+async def _post_through_asgi(
+    net: InProcessNetwork, headers: dict[str, str], receive: Receive
+) -> list[Message]:
+    """POST /inbox to the app as an ASGI server would, with the body `receive` gives;
+    the messages the app sent back."""
+    sent: list[Message] = []
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -134,5 +166,4 @@ async def test_a_sender_that_hangs_up_mid_body_gets_nothing_and_nothing_is_store
     transport = net.routes["home.test"]
     assert isinstance(transport, httpx.ASGITransport)
     await transport.app(scope, receive, send)
-    assert sent == []
-    assert await _stored(home) == []
+    return sent

@@ -25,6 +25,9 @@ async def test_follower_gets_an_announce_of_the_story_and_can_fetch_it(
     assert announce["actor"] == GROUP
     assert announce["object"] == story.ap_id  # an id, as Mastodon shows a boost
     assert "https://www.w3.org/ns/activitystreams#Public" in announce["to"]
+    # INTEROP §6: a boost is cc'd to the booster's followers and the boosted post's author,
+    # which is how the author's server learns of it (and Mastodon notifies them).
+    assert announce["cc"] == [f"{GROUP}/followers", "https://home.test/users/convenor"]
     # the Create went to the author's followers (none remote) and the group, not to the peer
     assert [a["type"] for a in peer.inbox] == ["Accept", "Announce"]
 

@@ -118,3 +118,35 @@ async def test_a_max_id_that_is_not_a_number_is_a_400(
     response = await client.get(f"{group.ap_id}/outbox?page=true&max_id=x", headers=AS2)
     assert response.status_code == 400
     assert "max_id" in response.text
+
+
+async def test_items_added_between_pages_neither_repeat_nor_push_others_out(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    # A server walks the outbox while the group keeps sharing. Keyset pages (older than the
+    # last id seen) are unmoved by new items; offset pages would repeat the newest ones.
+    group = await make_group(state, "frailty")
+    actor_id = await _group_id(state, group.ap_id)
+
+    async def share(numbers: range) -> list[str]:
+        activities = [{"id": f"{group.ap_id}/a/{n}", "type": "Announce"} for n in numbers]
+        rows = [
+            {"ap_id": a["id"], "actor_id": actor_id, "type": "Announce", "activity": a,
+             "body": orjson.dumps(a).decode(), "public": True}
+            for a in activities
+        ]  # fmt: skip
+        async with state.db.begin() as session:
+            await session.execute(insert(OutboxActivity), rows)
+        return [row["ap_id"] for row in rows]
+
+    first_batch = await share(range(2 * PAGE_SIZE))
+    root = (await client.get(f"{group.ap_id}/outbox", headers=AS2)).json()
+    first = (await client.get(root["first"], headers=AS2)).json()
+    await share(range(2 * PAGE_SIZE, 2 * PAGE_SIZE + 5))
+    seen = [item["id"] for item in first["orderedItems"]]
+    url: str | None = first.get("next")
+    while url is not None:
+        page = (await client.get(url, headers=AS2)).json()
+        seen += [item["id"] for item in page["orderedItems"]]
+        url = page.get("next")
+    assert seen == list(reversed(first_batch))
