@@ -151,6 +151,6 @@ def deliveries_status() -> None:
 @click.argument("domain")
 @friendly_errors
 def deliveries_retry(domain: str) -> None:
-    """Requeue failed and skipped deliveries to DOMAIN now, and clear its unavailable mark."""
+    """Send DOMAIN's failed, skipped and waiting deliveries now; clear its unavailable mark."""
     count = with_state(lambda s: delivery_services.retry(s.db, domain))
     click.echo(f"requeued {count} deliveries to {domain.lower()}")
