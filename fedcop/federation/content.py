@@ -22,7 +22,7 @@ from fedcop.ap.stories import Addressing, addressing, story_to_ap, tombstone
 from fedcop.ap.urls import LocalUrls
 from fedcop.errors import ValidationError
 from fedcop.federation import software
-from fedcop.federation.outbox import Audience, publish
+from fedcop.federation.outbox import Audience, publish, unlist
 from fedcop.models import Actor, Story, Visibility, utcnow
 from fedcop.models.media import Media
 
@@ -95,6 +95,7 @@ async def delete_story(
     story.deleted_at = utcnow()
     story.content = story.summary = story.title = ""
     story.source = None
+    await unlist(session, story.ap_id)
     document = tombstone(story.ap_id, story.type, story.deleted_at)
     document.pop("@context")
     delete = _wrap("Delete", f"{story.ap_id}#delete", author, document)

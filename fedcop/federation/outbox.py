@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap.remote import host_of
@@ -167,3 +167,18 @@ def _addressed(domain: str, audience: Audience) -> bool:
 
 def _inbox_of(actor: Actor, shared: bool) -> str | None:
     return (actor.shared_inbox_url or actor.inbox_url) if shared else actor.inbox_url
+
+
+async def unlist(session: AsyncSession, post_ap_id: str) -> None:
+    """Take every activity that carries a post out of the outboxes (a post deleted, withdrawn
+    or removed): its Create kept the whole text, readable in the outbox for ever otherwise.
+
+    Matched on the post's id as a JSON string in the stored body (the object of a Create or
+    Update, a boost of it, a group's Announce of a member's Create, a reply to it).
+    """
+    quoted = orjson.dumps(post_ap_id).decode()
+    await session.execute(
+        update(OutboxActivity)
+        .where(OutboxActivity.public, OutboxActivity.body.contains(quoted, autoescape=True))
+        .values(public=False)
+    )

@@ -21,7 +21,7 @@ from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
 from fedcop.federation import content
 from fedcop.federation.access import find_post
-from fedcop.federation.outbox import Audience, publish
+from fedcop.federation.outbox import Audience, publish, unlist
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.models import (
     Actor,
@@ -76,6 +76,7 @@ async def remove_post(
         if post.removed_at is not None:
             return
         post.removed_at = utcnow()
+        await unlist(session, post.ap_id)
         await content.announce_removal(session, group, moderator, post.ap_id, reason)
         if isinstance(post, Story):
             await _undo_group_announce(session, group, post)

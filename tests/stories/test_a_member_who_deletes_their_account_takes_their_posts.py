@@ -15,7 +15,7 @@ from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, create_activity, post_signed
-from tests.support.stories import GROUP, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, follow_group, publish
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 INBOX = "https://home.test/inbox"
@@ -91,3 +91,6 @@ async def test_a_deleted_account_takes_its_posts_reactions_and_membership_with_i
     async with httpx.AsyncClient(transport=net) as client:
         shown = await client.get(convenors.ap_id, headers={"accept": "text/html"})
     assert "We tried this too!" not in shown.text
+    async with httpx.AsyncClient(transport=net) as client:  # the group's boost left its outbox
+        first = (await client.get(f"{GROUP}/outbox", headers=AS2)).json()["first"]
+        assert page["id"] not in (await client.get(first, headers=AS2)).text

@@ -18,7 +18,7 @@ from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer
-from tests.support.stories import AS2, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, follow_group, publish
 
 CONSENT = ConsentRecord(given_by="Mrs B (patient)", scope="public", given_at=datetime.now(UTC))
 
@@ -61,6 +61,13 @@ async def test_withdrawal_deletes_everywhere_and_leaves_a_tombstone(
         consent = (await session.scalars(select(Consent))).one()
     assert consent.withdrawn_at is not None
     assert story.content not in (await _page(net, story.ap_id))
+    # Nor is it still readable in the author's or the group's outbox (its Create kept it).
+    async with httpx.AsyncClient(transport=net) as client:
+        for outbox in ("https://home.test/users/convenor/outbox", f"{GROUP}/outbox"):
+            first = (await client.get(outbox, headers=AS2)).json()["first"]
+            page = (await client.get(first, headers=AS2)).text
+            assert story.ap_id not in page
+            assert "falls huddles" not in page
 
 
 async def test_only_the_author_or_a_moderator_may_delete(home: AppState) -> None:

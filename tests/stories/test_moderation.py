@@ -33,6 +33,9 @@ async def test_removing_a_story_takes_back_the_group_boost(
     assert undo["object"]["object"] == story.ap_id
     async with httpx.AsyncClient(transport=net) as client:
         assert (await client.get(story.ap_id, headers=AS2)).status_code == 404
+        for outbox in ("https://home.test/users/convenor/outbox", f"{GROUP}/outbox"):
+            first = (await client.get(outbox, headers=AS2)).json()["first"]
+            assert story.ap_id not in (await client.get(first, headers=AS2)).text
     [entry] = await moderation.audit_log(home.db)
     assert (entry.action, entry.target, entry.reason) == ("remove", story.ap_id, "off topic")
     assert entry.moderator == "https://home.test/users/convenor"

@@ -22,6 +22,7 @@ from fedcop.federation.access import find_post, thread_of
 from fedcop.federation.addressing import reply_fits_thread, story_visibility
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.groups import is_blocked, may_post
+from fedcop.federation.outbox import unlist
 from fedcop.federation.policy import is_silenced
 from fedcop.models import (
     Actor,
@@ -99,6 +100,7 @@ async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
                 await _take_back_boost(session, target)
             target.deleted_at = utcnow()
             target.content = ""
+            await unlist(session, target.ap_id)
             if isinstance(target, Comment):
                 story = await session.get(Story, target.story_id)
                 if story is not None:
@@ -116,6 +118,7 @@ async def remove_everything_of(session: AsyncSession, author: Actor) -> None:
     for story in stories.all():
         await _take_back_boost(session, story)
         story.deleted_at, story.content = now, ""
+        await unlist(session, story.ap_id)
     comments = await session.scalars(
         select(Comment).where(Comment.author_id == author.id, Comment.deleted_at.is_(None))
     )
