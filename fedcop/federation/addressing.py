@@ -32,8 +32,8 @@ def story_visibility(data: RemoteContent, author: Actor, group: Actor | None) ->
     recipients = set(data.recipients)
     if followers_of(author) in recipients:
         return Visibility.FOLLOWERS
-    if group is not None and _addresses_group(recipients, group):
-        return Visibility.MEMBERS
+    if group is not None and recipients <= {group.ap_id, followers_of(group)}:
+        return Visibility.MEMBERS  # the group alone: a direct message naming others is not
     return None
 
 

@@ -129,3 +129,18 @@ async def test_in_a_members_only_thread_a_reply_to_the_group_is_kept(
     async with home.db() as session:
         comments = (await session.scalars(select(Comment.ap_id).order_by(Comment.id))).all()
     assert comments == [to_the_group["id"], to_its_followers["id"]]
+
+
+async def test_a_post_to_the_group_alone_is_for_its_members_and_one_naming_others_is_not(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await community(home)
+    await follow_group(net, home, peer)  # an open group: a member
+    to_the_group = _note(peer, 1, [GROUP], [], tag=[_mention(GROUP)])
+    to_the_group_and_carol = _note(peer, 2, [GROUP, CAROL], [], tag=[_mention(GROUP)])
+    await _deliver(net, home, peer, to_the_group, to_the_group_and_carol)
+
+    async with home.db() as session:
+        kept = (await session.execute(select(Story.ap_id, Story.visibility))).all()
+    assert [tuple(row) for row in kept] == [(to_the_group["id"], "members")]
+    assert await _inbox_state(home, to_the_group_and_carol) == WorkState.IGNORED
