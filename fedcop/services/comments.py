@@ -51,8 +51,9 @@ async def comment(
             group_id=group.ap_id if group else None,
         )  # fmt: skip
         create = _activity("Create", f"{ap_id}#create", author, document)
-        audience = Audience(followers=story.visibility != Visibility.MEMBERS, actors=recipients,
-                            shared_inboxes=story.visibility != Visibility.MEMBERS)  # fmt: skip
+        open_thread = story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
+        audience = Audience(followers=open_thread, actors=recipients,
+                            shared_inboxes=open_thread)  # fmt: skip
         await publish(
             session, author, create, audience, public=story.visibility == Visibility.PUBLIC
         )
@@ -126,7 +127,9 @@ def _addressing(
     urls: LocalUrls, author: Actor, recipients: list[Actor], visibility: str
 ) -> Addressing:
     named = [a.ap_id for a in recipients]
-    if visibility == Visibility.MEMBERS:
+    if visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
+        # A thread for members or for its author's followers: the reply goes to the story's
+        # author and group alone, never wider than the thread (not Public, not our followers).
         return Addressing(named, [])
     return Addressing([PUBLIC], [urls.followers(author.ap_id), *named])
 

@@ -16,13 +16,13 @@ import httpx
 from sqlalchemy import select, update
 
 from fedcop.models import Actor, Comment, Follow, FollowState, InboxItem, Story, WorkState
-from fedcop.services import follows, timeline
+from fedcop.services import comments, follows, timeline
 from fedcop.services.actors import create_person
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, create_activity, post_signed
-from tests.support.stories import GROUP, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, follow_group, publish
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 INBOX = "https://home.test/inbox"
@@ -144,3 +144,25 @@ async def test_a_post_to_the_group_alone_is_for_its_members_and_one_naming_other
         kept = (await session.execute(select(Story.ap_id, Story.visibility))).all()
     assert [tuple(row) for row in kept] == [(to_the_group["id"], "members")]
     assert await _inbox_state(home, to_the_group_and_carol) == WorkState.IGNORED
+
+
+async def test_a_reply_here_to_a_followers_only_post_is_not_made_public(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    await create_person(home.db, home.urls, "carol")
+    await follows.follow(home.db, home.remote_actors, "carol", peer.actor_id)
+    async with home.db.begin() as session:
+        await session.execute(update(Follow).values(state=FollowState.ACCEPTED))
+    post = _note(peer, 1, [f"{peer.actor_id}/followers"], [])
+    await _deliver(net, home, peer, post)
+
+    await comments.comment(home.db, home.urls, "carol", post["id"], "Thinking of you")
+    await build_workers(home).run_until_idle()
+
+    [create] = [a for a in peer.inbox if a["type"] == "Create"]
+    assert create["object"]["inReplyTo"] == post["id"]
+    assert (create["to"], create["cc"]) == ([peer.actor_id], [])
+    assert PUBLIC not in str(create)
+    async with httpx.AsyncClient(transport=net) as client:
+        first = (await client.get(f"{CAROL}/outbox", headers=AS2)).json()["first"]
+        assert "Thinking of you" not in (await client.get(first, headers=AS2)).text
