@@ -39,8 +39,7 @@ async def may_see(session: AsyncSession, story: Story, viewer_id: int | None) ->
     if story.removed_at is not None:
         return False
     group = await session.get(Actor, story.group_id) if story.group_id else None
-    private_group = group is not None and group.group_visibility == GroupVisibility.PRIVATE
-    if story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED) and not private_group:
+    if open_to_all(story, group):
         return True
     if viewer_id is None:
         return False
@@ -51,6 +50,13 @@ async def may_see(session: AsyncSession, story: Story, viewer_id: int | None) ->
     if story.visibility == Visibility.FOLLOWERS:
         return await _follows(session, viewer_id, story.author_id)
     return False
+
+
+def open_to_all(story: Story, group: Actor | None) -> bool:
+    """Whether anyone may see the story (`group`: its group): public or unlisted, and not in
+    a private group."""
+    private_group = group is not None and group.group_visibility == GroupVisibility.PRIVATE
+    return story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED) and not private_group
 
 
 async def _follows(session: AsyncSession, follower_id: int, followed_id: int) -> bool:

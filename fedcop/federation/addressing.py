@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from fedcop.ap.remote_content import RemoteContent
 from fedcop.ap.urls import LocalUrls
-from fedcop.models import Actor, GroupVisibility, Story, Visibility
+from fedcop.federation.access import open_to_all
+from fedcop.models import Actor, Story, Visibility
 
 _SEEN_BY_ANYONE = frozenset({Visibility.PUBLIC, Visibility.UNLISTED})
 
@@ -41,8 +42,7 @@ def reply_fits_thread(data: RemoteContent, thread: Story, group: Actor | None) -
     """Whether a reply may be shown to everyone who can see `thread` (its group: `group`)."""
     if data.visibility in _SEEN_BY_ANYONE:
         return True
-    private_group = group is not None and group.group_visibility == GroupVisibility.PRIVATE
-    if thread.visibility in _SEEN_BY_ANYONE and not private_group:
+    if open_to_all(thread, group):
         return False  # a narrower reply in a thread anyone can read
     # A thread for the group's members (or in a private group): a reply to the group is
     # meant for them. Anything narrower (the author alone, the replier's followers) is not.

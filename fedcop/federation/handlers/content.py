@@ -96,37 +96,35 @@ async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
             await _share_in_group(
                 session, await _thread(session, target), author, activity.document
             )
-            if isinstance(target, Story):
-                await _take_back_boost(session, target)
-            target.deleted_at = utcnow()
-            target.content = ""
-            await unlist(session, target.ap_id)
-            if isinstance(target, Comment):
-                story = await session.get(Story, target.story_id)
-                if story is not None:
-                    story.comment_count = max(0, story.comment_count - 1)
+            await mark_deleted(session, target)
+
+
+async def mark_deleted(session: AsyncSession, post: Story | Comment) -> None:
+    """A remote post gone at its server: content dropped, out of the outboxes, the group's
+    boost of a story taken back, a reply's thread one reply shorter."""
+    if isinstance(post, Story):
+        await _take_back_boost(session, post)
+    post.deleted_at, post.content = utcnow(), ""
+    await unlist(session, post.ap_id)
+    if isinstance(post, Comment):
+        thread = await session.get(Story, post.story_id)
+        if thread is not None:
+            thread.comment_count = max(0, thread.comment_count - 1)
 
 
 async def remove_everything_of(session: AsyncSession, author: Actor) -> None:
     """An account that was deleted takes its posts and reactions with it, as a Delete of each
     would (Mastodon's DeleteAccountService removes the statuses of an account it is told is
     gone). Stories the group boosted are taken back; counts drop with the replies and likes."""
-    now = utcnow()
     stories = await session.scalars(
         select(Story).where(Story.author_id == author.id, Story.deleted_at.is_(None))
     )
-    for story in stories.all():
-        await _take_back_boost(session, story)
-        story.deleted_at, story.content = now, ""
-        await unlist(session, story.ap_id)
     comments = await session.scalars(
         select(Comment).where(Comment.author_id == author.id, Comment.deleted_at.is_(None))
     )
-    for comment in comments.all():
-        comment.deleted_at, comment.content = now, ""
-        thread = await session.get(Story, comment.story_id)
-        if thread is not None:
-            thread.comment_count = max(0, thread.comment_count - 1)
+    posts: list[Story | Comment] = [*stories.all(), *comments.all()]
+    for post in posts:
+        await mark_deleted(session, post)
     reactions = await session.scalars(select(Reaction).where(Reaction.actor_id == author.id))
     for reaction in reactions.all():
         target = await find_post(session, reaction.object_ap_id)

@@ -15,12 +15,13 @@ from fedcop.federation.access import find_post
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.handlers.content import (
     followed_here,
+    mark_deleted,
     parse_post,
     store_comment,
     store_story,
 )
 from fedcop.federation.remote_actors import ResolveError
-from fedcop.models import Actor, ActorType, Comment, Story, utcnow
+from fedcop.models import Actor, ActorType, Story, utcnow
 
 
 async def on_announced_activity(ctx: HandlerContext, activity: InboundActivity) -> None:
@@ -69,12 +70,7 @@ async def _delete_if_gone(ctx: HandlerContext, target: str) -> None:
             if post is None:
                 raise IgnoredError(f"{target} is not stored here") from exc
             if post.deleted_at is None:
-                post.deleted_at = utcnow()
-                post.content = ""
-                if isinstance(post, Comment):
-                    thread = await session.get(Story, post.story_id)
-                    if thread is not None:
-                        thread.comment_count = max(0, thread.comment_count - 1)
+                await mark_deleted(session, post)
         return
     raise IgnoredError(f"{target} is still served by its own server")
 
