@@ -34,6 +34,7 @@ from fedcop.security.ssrf import AddressGuard, BlockedAddressError
 # Mastodon's own Accept for AS2 fetches; some servers only answer the profile form.
 AS2_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 AS2_POST_CONTENT_TYPE = "application/activity+json"
+AS_PROFILE = "https://www.w3.org/ns/activitystreams"
 MAX_REDIRECTS = 3
 WHOLE_REQUEST_SECONDS = 30.0
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -131,6 +132,18 @@ class FederationClient:
         fetched = await self.get(url, signer)
         if fetched.status != 200:
             raise FetchError(fetched.url, f"answered {fetched.status}", fetched.status)
+        if not is_activitystreams_type(fetched.content_type):
+            # A JSON file uploaded to a server (an attachment, say) is served from its URL,
+            # but it is not an object that server publishes: Mastodon takes a fetched object
+            # only as activity+json or ld+json with the ActivityStreams profile
+            # (https://github.com/mastodon/mastodon/blob/main/app/helpers/jsonld_helper.rb,
+            # `valid_activitypub_content_type?`), and so do we.
+            raise FetchError(
+                fetched.url,
+                f"served as {fetched.content_type or 'no Content-Type'},"
+                " not as an ActivityStreams document",
+                fetched.status,
+            )
         document = _parse_json(fetched)
         if not isinstance(document, dict):
             raise FetchError(fetched.url, "not a JSON object")
@@ -221,6 +234,22 @@ class FederationClient:
             except (BodyTooLargeError, BlockedAddressError) as exc:
                 raise FetchError(url, str(exc)) from exc
         raise AssertionError("unreachable")
+
+
+def is_activitystreams_type(content_type: str) -> bool:
+    """`application/activity+json`, or `application/ld+json` whose profile names
+    ActivityStreams (parameters in any order, profile quoted or not, case-insensitive names)."""
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type == "application/activity+json":
+        return True
+    if media_type != "application/ld+json":
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "profile" and AS_PROFILE in value.strip().strip('"').split():
+            return True
+    return False
 
 
 def _parse_json(fetched: FetchedBody) -> Any:

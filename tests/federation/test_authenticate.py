@@ -21,6 +21,7 @@ from tests.support.peers import FakePeer
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "gotosocial"
 GTS_ACTOR = "http://gts.test/users/alice"
+_AS2 = {"content-type": "application/activity+json"}  # as GoToSocial serves its actors
 
 
 def _fixture(name: str) -> dict[str, Any]:
@@ -40,9 +41,9 @@ def _serve_gotosocial(net: InProcessNetwork) -> list[httpx.Request]:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.url.path == "/users/alice/main-key":
-            return httpx.Response(200, json=stub)
+            return httpx.Response(200, json=stub, headers=_AS2)
         if request.url.path == "/users/alice":
-            return httpx.Response(200, json=full)
+            return httpx.Response(200, json=full, headers=_AS2)
         return httpx.Response(404)
 
     net.add_handler("gts.test", handler)

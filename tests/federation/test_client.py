@@ -21,6 +21,8 @@ from fedcop.security.ssrf import AddressGuard, BlockedAddressError
 
 KEYS = generate_key_pair()
 SIGNER = Signer("https://fedcop.test/actor#main-key", load_private_key(KEYS.private_pem))
+# How Mastodon, GoToSocial and Lemmy serve their objects.
+_AS2 = {"content-type": "application/activity+json; charset=utf-8"}
 # A routable-looking address for names in these tests; no packet is ever sent to it, because
 # every request here is answered by an in-process MockTransport.
 PUBLIC_ADDRESS = "93.184.216.34"
@@ -113,11 +115,55 @@ async def test_redirect_to_a_name_that_resolves_to_loopback_is_refused() -> None
 
 async def test_loopback_is_allowed_when_the_operator_says_so() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"id": str(request.url), "type": "Note"})
+        return httpx.Response(200, json={"id": str(request.url), "type": "Note"}, headers=_AS2)
 
     client = _client(handler, {"peer.test": "127.0.0.1"}, allow_private=True)
     document = await client.fetch_document("https://peer.test/notes/1", SIGNER)
     assert document["type"] == "Note"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/activity+json",
+        "application/activity+json; charset=utf-8",
+        'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
+        "Application/LD+JSON;charset=utf-8;Profile=https://www.w3.org/ns/activitystreams",
+        'application/ld+json; profile="https://example.org/x https://www.w3.org/ns/activitystreams"',
+    ],
+)
+async def test_an_object_served_as_activitystreams_is_taken(content_type: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        document = {"id": str(request.url), "type": "Note"}
+        return httpx.Response(200, json=document, headers={"content-type": content_type})
+
+    client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
+    assert (await client.fetch_document("https://peer.example/notes/1", SIGNER))["type"] == "Note"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",  # an uploaded file, say, on a server that serves what it stores
+        "application/ld+json",
+        'application/ld+json; profile="https://example.org/other"',
+        "text/html",
+        "",
+    ],
+)
+async def test_json_not_served_as_activitystreams_is_refused(content_type: str) -> None:
+    """A document whose id matches its URL but which its server does not serve as an
+    ActivityStreams object (an attachment someone uploaded) must not pass as an actor."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        document = {"id": str(request.url), "type": "Person", "inbox": "https://a/inbox"}
+        response = httpx.Response(200, json=document)
+        response.headers["content-type"] = content_type
+        return response
+
+    client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
+    with pytest.raises(FetchError, match="not as an ActivityStreams document"):
+        await client.fetch_document("https://peer.example/media/actor.json", SIGNER)
 
 
 @pytest.mark.parametrize("url", ["ftp://peer.example/x", "file:///etc/passwd", "gopher://a/b"])
@@ -144,7 +190,7 @@ async def test_three_redirects_are_followed() -> None:
         step = int(request.url.path.strip("/") or 0)
         if step < 3:
             return httpx.Response(302, headers={"location": f"/{step + 1}"})
-        return httpx.Response(200, json={"id": str(request.url)})
+        return httpx.Response(200, json={"id": str(request.url)}, headers=_AS2)
 
     client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
     document = await client.fetch_document("https://peer.example/0", SIGNER)
@@ -177,7 +223,7 @@ async def test_document_whose_id_differs_is_refetched_from_its_id() -> None:
     }
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=documents[request.url.path])
+        return httpx.Response(200, json=documents[request.url.path], headers=_AS2)
 
     client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
     document = await client.fetch_document("https://peer.example/alias", SIGNER)
@@ -189,8 +235,10 @@ async def test_spoofed_id_is_refused() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "attacker.example":
-            return httpx.Response(200, json={"id": "https://victim.example/users/v"})
-        return httpx.Response(200, json={"id": "https://victim.example/users/v", "type": "x"})
+            return httpx.Response(200, json={"id": "https://victim.example/users/v"}, headers=_AS2)
+        return httpx.Response(
+            200, json={"id": "https://victim.example/users/v", "type": "x"}, headers=_AS2
+        )
 
     table = {"attacker.example": PUBLIC_ADDRESS, "victim.example": PUBLIC_ADDRESS}
     client = _client(handler, table)
@@ -199,7 +247,7 @@ async def test_spoofed_id_is_refused() -> None:
     assert document == {"id": "https://victim.example/users/v", "type": "x"}
 
     def liar(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"id": "https://victim.example/users/v"})
+        return httpx.Response(200, json={"id": "https://victim.example/users/v"}, headers=_AS2)
 
     def victim_redirects(request: httpx.Request) -> httpx.Response:
         if request.url.host == "victim.example":
@@ -218,7 +266,7 @@ async def test_get_and_post_are_signed_and_verify() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
         if request.method == "GET":
-            return httpx.Response(200, json={"id": str(request.url)})
+            return httpx.Response(200, json={"id": str(request.url)}, headers=_AS2)
         return httpx.Response(202)
 
     client = _client(handler, {"peer.example": PUBLIC_ADDRESS})
