@@ -130,3 +130,32 @@ async def test_a_group_nobody_here_follows_is_ignored(
         )
         assert await session.scalar(select(Story)) is None
     assert state == WorkState.IGNORED
+
+
+@pytest.mark.parametrize(
+    ("kind", "inner_object"),
+    [
+        ("Like", "post"),
+        ("Dislike", "post"),
+        ("Undo", {"type": "Like", "id": "https://lemmy.test/activities/like/9"}),
+        ("Lock", "post"),
+        ("Update", {"type": "Group", "id": "https://lemmy.test/c/c", "name": "Renamed"}),
+    ],
+)
+async def test_announced_votes_and_moderation_are_ignored_without_a_fetch(
+    home: AppState, net: InProcessNetwork, lemmy: LemmyServer, kind: str, inner_object: Any
+) -> None:
+    """Lemmy announces every vote to the community's followers
+    (https://join-lemmy.org/docs/contributors/05-federation.html): each is recorded as
+    ignored, not taken for a boost of the vote's id, fetched, and failed."""
+    page = lemmy.page(1, "Our discharge checklist")
+    await _send(net, home, lemmy, lemmy.announce("Create", page, 1))
+    before = len(net.sent)
+    vote = lemmy.announce(kind, page["id"] if inner_object == "post" else inner_object, 2)
+    await _send(net, home, lemmy, vote)
+    async with home.db() as session:
+        state = await session.scalar(select(InboxItem.state).where(InboxItem.ap_id == vote["id"]))
+        story = (await session.scalars(select(Story))).one()
+    assert state == WorkState.IGNORED
+    assert (story.like_count, story.announce_count) == (0, 0)
+    assert [r.url for r in net.sent[before:] if r.method == "GET"] == []

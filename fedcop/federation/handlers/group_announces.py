@@ -9,8 +9,9 @@ server answers that the object is gone. Likes and the rest announced by groups a
 
 from __future__ import annotations
 
-from fedcop.ap.activities import object_id_of
+from fedcop.ap.activities import object_id_of, object_type_of
 from fedcop.ap.checks import InboundActivity
+from fedcop.ap.remote_content import CONTENT_TYPES
 from fedcop.federation.access import find_post
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.handlers.content import (
@@ -37,6 +38,9 @@ async def on_announced_activity(ctx: HandlerContext, activity: InboundActivity) 
         raise RejectedError("the announced activity names no object")
     if inner.get("type") == "Delete":
         await _delete_if_gone(ctx, target)
+    elif object_type_of(inner.get("object")) not in (None, *CONTENT_TYPES):
+        # Lemmy's `Update{Group}` of the community itself, say: not a post.
+        raise IgnoredError(f"{inner['type']} of a {inner['object']['type']} is not used here")
     else:
         await _store_or_update(ctx, group, target)
 
