@@ -84,7 +84,13 @@ def story_to_ap(
 
 
 def comment_to_ap(
-    comment: Comment, *, author_id: str, story_ap_id: str, address: Addressing, group_id: str | None
+    comment: Comment,
+    *,
+    author_id: str,
+    story_ap_id: str,
+    address: Addressing,
+    group_id: str | None,
+    mentions: list[dict[str, str]],
 ) -> dict[str, Any]:
     document: dict[str, Any] = {
         "@context": CONTENT_CONTEXT,
@@ -99,6 +105,7 @@ def comment_to_ap(
         "cc": address.cc,
         "sensitive": bool(comment.content_warning),
         "url": comment.ap_id,
+        "tag": mentions,
     }
     if comment.content_warning:
         document["summary"] = html.escape(comment.content_warning)  # AS2 summary is HTML

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap import activities
 from fedcop.ap.context import AS_CONTEXT, PUBLIC
-from fedcop.ap.stories import Addressing, comment_to_ap
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import ConflictError, NotFoundError, ValidationError
 from fedcop.federation.access import find_post, may_see
+from fedcop.federation.comments import comment_document
 from fedcop.federation.outbox import Audience, publish
 from fedcop.models import Actor, Comment, Reaction, Story, Visibility, utcnow
 from fedcop.security.html import render_markdown
@@ -45,11 +45,7 @@ async def comment(
         story.comment_count += 1
         await session.flush()
         recipients = [a for a in (parent_author, group) if a is not None and a.id != author.id]
-        address = _addressing(urls, author, recipients, story.visibility)
-        document = comment_to_ap(
-            row, author_id=author.ap_id, story_ap_id=story.ap_id, address=address,
-            group_id=group.ap_id if group else None,
-        )  # fmt: skip
+        document = await comment_document(session, urls, row)
         create = _activity("Create", f"{ap_id}#create", author, document)
         open_thread = story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
         audience = Audience(followers=open_thread, actors=recipients,
@@ -121,17 +117,6 @@ async def _post(session: AsyncSession, ap_id: str) -> Story | Comment:
     if found is None or found.deleted_at is not None:
         raise NotFoundError(f"{ap_id} is not a story or comment here")
     return found
-
-
-def _addressing(
-    urls: LocalUrls, author: Actor, recipients: list[Actor], visibility: str
-) -> Addressing:
-    named = [a.ap_id for a in recipients]
-    if visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
-        # A thread for members or for its author's followers: the reply goes to the story's
-        # author and group alone, never wider than the thread (not Public, not our followers).
-        return Addressing(named, [])
-    return Addressing([PUBLIC], [urls.followers(author.ap_id), *named])
 
 
 def _activity(

@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from fedcop.ap.stories import tombstone
 from fedcop.federation.access import may_see
+from fedcop.federation.comments import comment_document
 from fedcop.federation.content import story_document
 from fedcop.models import Actor, Comment, Media, Story
 from fedcop.web.negotiation import wants_activity_json
@@ -20,6 +21,8 @@ from fedcop.web.signatures import is_signed, verified_signer
 from fedcop.web.state import app_state
 
 _NOT_HERE = "There is no such story here."
+_NO_COMMENT = "There is no such comment here."
+_VARY = {"vary": "Accept"}
 
 
 async def story(request: Request) -> Response:
@@ -75,10 +78,35 @@ async def _viewer_id(request: Request) -> int | None:
     return (await verified_signer(request)).actor_id
 
 
-def _gone(request: Request, ap_id: str, former_type: str, deleted: Any) -> Response:
+async def comment(request: Request) -> Response:
+    """A reply written here. Servers fetch it to thread replies to it (AS2, addressed as it
+    was sent); a browser is sent to its place in the story's thread."""
+    state = app_state(request)
+    ap_id = f"{state.urls.base_url}/comments/{request.path_params['token']}"
+    viewer = await _viewer_id(request)
+    async with state.db() as session:
+        found = await session.scalar(select(Comment).where(Comment.ap_id == ap_id, Comment.local))
+        story = await session.get(Story, found.story_id) if found is not None else None
+        if found is None or story is None or found.removed_at is not None:
+            raise HTTPException(404, _NO_COMMENT)
+        if found.deleted_at is not None or story.deleted_at is not None:
+            deleted = found.deleted_at or story.deleted_at
+            return _gone(request, found.ap_id, "Note", deleted, "This comment has been deleted.")
+        if not await may_see(session, story, viewer):
+            raise HTTPException(404, _NO_COMMENT)
+        if wants_activity_json(request):
+            return ActivityJSONResponse(await comment_document(session, state.urls, found))
+    thread = story.ap_id if story.local else (story.url or story.ap_id)
+    return RedirectResponse(f"{thread}#comment-{found.id}", status_code=303, headers=_VARY)
+
+
+def _gone(
+    request: Request, ap_id: str, former_type: str, deleted: Any,
+    message: str = "This story has been deleted.",
+) -> Response:  # fmt: skip
     if wants_activity_json(request):
         return ActivityJSONResponse(tombstone(ap_id, former_type, deleted), status_code=410)
-    raise HTTPException(410, "This story has been deleted.")
+    raise HTTPException(410, message)
 
 
-routes = [Route("/stories/{token}", story)]
+routes = [Route("/stories/{token}", story), Route("/comments/{token}", comment)]
