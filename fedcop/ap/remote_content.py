@@ -18,6 +18,7 @@ CONTENT_TYPES = frozenset(
 )
 MAX_TITLE = 500
 MAX_WARNING = 500
+SENSITIVE_WARNING = "Marked sensitive by its author"
 MAX_TAGS = 32
 MAX_ATTACHMENTS = 8
 _PUBLIC_ALIASES = {PUBLIC, "as:Public", "Public"}
@@ -66,9 +67,7 @@ def parse_content(document: Any) -> RemoteContent:
         # On a Note, `summary` is a content warning; elsewhere it is the teaser.
         summary="" if is_note else sanitize(summary),
         content=_content(document),
-        content_warning=(to_text(summary)[:MAX_WARNING] or None)
-        if is_note and (summary or sensitive)
-        else None,
+        content_warning=_warning(summary if is_note else "", sensitive),
         url=_url(document.get("url")),
         visibility=_visibility(to, cc),
         tags=_hashtags(document.get("tag")),
@@ -77,6 +76,15 @@ def parse_content(document: Any) -> RemoteContent:
         attachments=_attachments(document.get("attachment")),
         published=_date(document.get("published")),
     )
+
+
+def _warning(summary: str, sensitive: bool) -> str | None:
+    """A Note's `summary` is its content warning. `sensitive` alone (Mastodon's sensitive
+    media; a Lemmy post marked NSFW, `Page.sensitive` in
+    https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/protocol/objects/page.rs)
+    still puts the post behind a warning here, with a generic text."""
+    warning = to_text(summary)[:MAX_WARNING]
+    return warning or (SENSITIVE_WARNING if sensitive else None)
 
 
 def _kind(value: Any) -> str | None:
