@@ -26,10 +26,34 @@ class BlockedAddressError(Exception):
     """The URL's host is, or resolves to, an address fedcop must not contact."""
 
 
+# IPv6 prefixes that carry an IPv4 address and reach it through a translator or tunnel, and
+# which Python's `is_global` judges by the prefix alone: NAT64's well-known prefix (RFC 6052)
+# and its local-use prefix (RFC 8215), and the deprecated IPv4-compatible form (RFC 4291).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def is_forbidden_address(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_forbidden_address(address.ipv4_mapped)
+        if address in _LOCAL_NAT64 or address in _IPV4_COMPATIBLE:
+            return True
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and is_forbidden_address(embedded):
+            return True  # 64:ff9b::7f00:1 is 127.0.0.1 behind a NAT64 gateway
     return not address.is_global or address.is_multicast
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if address.sixtofour is not None:  # 2002::/16
+        return address.sixtofour
+    if address.teredo is not None:  # 2001::/32: the client's address
+        return address.teredo[1]
+    return None
 
 
 # Every request checks its host; parsing it (a ValueError for every name) cost ~3 µs a POST.

@@ -44,7 +44,15 @@ BLOCKED_ADDRESSES = [
     "fc00::1",
     "ff02::1",
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
+    "::127.0.0.1",  # IPv4-compatible (deprecated) loopback
+    "64:ff9b::7f00:1",  # 127.0.0.1 behind a NAT64 gateway
+    "64:ff9b::a9fe:a9fe",  # 169.254.169.254 behind a NAT64 gateway
+    "64:ff9b:1::808:808",  # local-use NAT64, whatever it embeds
+    "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
 ]
+# Public IPv4 addresses in IPv6 forms that reach them: allowed like the IPv4 address itself.
+PUBLIC_IN_IPV6 = ["::ffff:93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1"]
 
 
 def _resolver(table: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -80,6 +88,12 @@ async def test_every_blocked_address_class_is_refused_behind_a_name(address: str
     client = _client(_never, {"evil.example": address})
     with pytest.raises(FetchError, match=r"evil\.example resolves to"):
         await client.post("https://evil.example/inbox", b"{}", SIGNER)
+
+
+@pytest.mark.parametrize("address", PUBLIC_IN_IPV6)
+async def test_a_public_ipv4_address_in_an_ipv6_form_is_allowed(address: str) -> None:
+    guard = AddressGuard(resolve=_resolver({"peer.example": address}))
+    assert await guard.addresses("peer.example", 443) == [address]
 
 
 async def test_a_name_with_one_bad_address_among_good_ones_is_refused() -> None:
