@@ -19,10 +19,12 @@ from fedcop.federation.follows import follow_locally
 from fedcop.models import (
     Actor,
     ActorType,
+    Comment,
     GroupMember,
     GroupRole,
     GroupVisibility,
     LocalKey,
+    Story,
     utcnow,
 )
 from fedcop.security.html import render_markdown
@@ -143,7 +145,17 @@ async def node_usage(db: SessionMaker) -> NodeUsage:
         total = await session.scalar(people) or 0
         month = await session.scalar(people.where(Actor.last_active_at >= now - timedelta(days=30)))
         half = await session.scalar(people.where(Actor.last_active_at >= now - timedelta(days=180)))
-    return NodeUsage(total, month or 0, half or 0, local_posts=0)
+        posts = 0
+        for kind in (Story, Comment):  # what Mastodon counts as statuses: stories and replies
+            posts += (
+                await session.scalar(
+                    select(func.count())
+                    .select_from(kind)
+                    .where(kind.local, kind.deleted_at.is_(None), kind.removed_at.is_(None))
+                )
+                or 0
+            )
+    return NodeUsage(total, month or 0, half or 0, local_posts=posts)
 
 
 def _new_local_actor(urls: LocalUrls, actor_type: ActorType, username: str, name: str) -> Actor:

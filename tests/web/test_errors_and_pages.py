@@ -7,9 +7,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from fedcop.services import comments
+from fedcop.services import stories as story_services
 from fedcop.web.state import AppState
 from tests.conftest import TEST_DOMAIN
 from tests.support.actors import make_group, make_person
+from tests.support.stories import community, publish
 
 
 async def test_unknown_actor_is_json_404_for_servers(client: httpx.AsyncClient) -> None:
@@ -82,3 +85,16 @@ async def test_nodeinfo_has_real_counts(
 
 async def test_nodeinfo_unknown_version_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/nodeinfo/1.0")).status_code == 404
+
+
+async def test_nodeinfo_counts_the_posts_written_here(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Stories and replies, as Mastodon counts statuses; deleted ones no longer."""
+    await community(state)
+    kept = await publish(state)
+    gone = await publish(state, title="Withdrawn")
+    await comments.comment(state.db, state.urls, "convenor", kept.ap_id, "A note to self")
+    await story_services.delete(state.db, state.urls, gone.ap_id, by="convenor")
+    doc = (await client.get("/nodeinfo/2.1")).json()
+    assert doc["usage"]["localPosts"] == 2
