@@ -28,7 +28,8 @@ async def webfinger(request: Request) -> Response:
     # The row is read fresh and the JRD reused while it is unchanged (web/actor_cache.py).
     documents = actor_documents(request)
     row = await documents.rows.get(username)
-    if row is None:
+    if row is None or (_is_url(resource) and row.ap_id != resource.rstrip("/")):
+        # An actor's URL names the actor only as a whole: not its outbox, not a story.
         raise HTTPException(404, f"no account {resource!r} on this server")
     if row.deleted_at is not None:
         raise HTTPException(410, f"the account {resource!r} has been deleted")
@@ -48,7 +49,7 @@ def _jrd(actor: Actor, domain: str) -> dict[str, Any]:
 
 def _username_for(resource: str, state: AppState) -> str:
     """The local username a resource names: `acct:user@host`, or the actor URL itself."""
-    if resource.startswith(("http://", "https://")):
+    if _is_url(resource):
         if not state.urls.is_local(resource):
             raise HTTPException(404, f"{resource!r} is not on this server")
         return resource.rstrip("/").rsplit("/", 1)[-1]
@@ -59,6 +60,10 @@ def _username_for(resource: str, state: AppState) -> str:
     if host != state.urls.domain:
         raise HTTPException(404, f"{host!r} is not this server ({state.urls.domain})")
     return username
+
+
+def _is_url(resource: str) -> bool:
+    return resource.startswith(("http://", "https://"))
 
 
 async def host_meta(request: Request) -> Response:

@@ -80,6 +80,10 @@ async def test_instance_actor_is_discoverable(client: httpx.AsyncClient) -> None
         (f"acct:nobody@{TEST_DOMAIN}", 404),
         ("acct:alice@elsewhere.example", 404),
         ("https://elsewhere.example/users/alice", 404),
+        (f"https://{TEST_DOMAIN}/users/alice/outbox", 404),  # not the actor's own URL
+        (f"https://{TEST_DOMAIN}/users/nobody/alice", 404),
+        (f"https://{TEST_DOMAIN}/groups/alice", 404),  # alice is a person
+        (f"https://{TEST_DOMAIN}/stories/alice", 404),
         ("acct:no-at-sign", 400),
         ("acct:@", 400),
         ("", 400),
