@@ -148,3 +148,32 @@ async def test_operator_retry_leaves_a_delivery_being_sent_alone(
     [delivery] = await _query_pending(home)
     assert delivery.locked_until == leased_until
     assert delivery.attempts > 0
+
+
+async def test_a_delivery_that_gets_through_clears_the_mark(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """A row claimed before the host was marked (by another worker, say) and then answered:
+    the answer is a sign of life, and new work flows to the host again."""
+    await create_person(home.db, home.urls, "alice")
+
+    async def marked_while_sending(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            async with home.db.begin() as session:
+                since = utcnow() - UNAVAILABLE_AFTER
+                session.add(Instance(domain="peer.test", failures=7, failing_since=since,
+                                     unavailable_since=utcnow()))  # fmt: skip
+        return peer.handler(request)
+
+    net.routes["peer.test"] = httpx.MockTransport(marked_while_sending)
+    await follow_services.follow(home.db, home.remote_actors, "alice", "@remote@peer.test")
+    await build_workers(home).delivery.run_once()
+    instance = await _instance(home, "peer.test")
+    assert instance is not None
+    assert (instance.unavailable_since, instance.failing_since, instance.failures) == (
+        None,
+        None,
+        0,
+    )
+    assert await _states(home) == ["done"]
+    assert [a["type"] for a in peer.inbox] == ["Follow"]
