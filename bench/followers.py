@@ -18,7 +18,7 @@ and per answer, and can switch hosts to "503" or "refused" (listener closed, ope
 dropped) between runs.
 
 Order: warm-up fan-out (connections, caches; not measured) · RSA baseline · healthy · then
-`--rounds` times (default 2) 20% dead · healthy · RSA baseline. The healthy figure is the mean
+`--rounds` times (default 5) 20% dead · healthy · RSA baseline. The healthy figure is the mean
 of the healthy runs, the dead figure the mean of the dead runs, the baseline the mean of its
 two runs, so drift on a noisy machine lands on both sides.
 
@@ -658,7 +658,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--dead-share", type=float, default=0.20)
     parser.add_argument(
-        "--rounds", type=int, default=2, help="dead runs, each followed by a healthy one"
+        "--rounds", type=int, default=5, help="dead runs, each followed by a healthy one"
     )
     parser.add_argument(
         "--concurrency",
