@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fedcop.ap import activities
 from fedcop.ap.context import AS_CONTEXT, PUBLIC
 from fedcop.ap.media import media_to_ap
+from fedcop.ap.remote import host_of
 from fedcop.ap.stories import Addressing, addressing, story_to_ap, tombstone
 from fedcop.ap.urls import LocalUrls
 from fedcop.errors import ValidationError
@@ -149,6 +150,45 @@ async def announce_removal(
         "cc": [group.ap_id],
     }
     await announce_activity(session, group, removal)
+
+
+async def send_ban(
+    session: AsyncSession, group: Actor, moderator: Actor, person: Actor, reason: str
+) -> None:
+    """A moderator banned a person from the group. Lemmy reads a ban as the moderator's
+    `Block` with the community as `target`, announced by the community to its followers and
+    sent to the banned person's server
+    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/block/block_user.rs);
+    it refuses a Block whose actor is the group. Everyone else gets the group's own `Block`,
+    which Mastodon files as the group blocking the person."""
+    ban = {
+        "@context": AS_CONTEXT,
+        "id": activities.new_activity_id(moderator.ap_id, "block"),
+        "type": "Block",
+        "actor": moderator.ap_id,
+        "object": person.ap_id,
+        "target": group.ap_id,
+        "summary": reason,
+        "removeData": False,
+        "audience": group.ap_id,
+        "to": [PUBLIC],
+        "cc": [group.ap_id],
+    }
+    await announce_activity(session, group, ban)
+    person_domain = host_of(person.shared_inbox_url or person.inbox_url or person.ap_id)
+    if await software.activity_announce_domains(session, {person_domain}):
+        await publish(session, moderator, ban, Audience(actors=[person], shared_inboxes=False))
+        return
+    block = {
+        "@context": AS_CONTEXT,
+        "id": activities.new_activity_id(group.ap_id, "block"),
+        "type": "Block",
+        "actor": group.ap_id,
+        "object": person.ap_id,
+        "target": group.ap_id,
+        "to": [person.ap_id],
+    }
+    await publish(session, group, block, Audience(actors=[person], shared_inboxes=False))
 
 
 async def undo_announce(

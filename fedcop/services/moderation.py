@@ -14,14 +14,12 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fedcop.ap import activities
-from fedcop.ap.context import AS_CONTEXT, PUBLIC
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import NotFoundError, ValidationError
 from fedcop.federation import content
 from fedcop.federation.access import find_post
-from fedcop.federation.outbox import Audience, publish, unlist
+from fedcop.federation.outbox import unlist
 from fedcop.federation.remote_actors import RemoteActors
 from fedcop.models import (
     Actor,
@@ -101,12 +99,7 @@ async def block_from_group(
         await session.execute(delete(Follow).where(
             Follow.followed_id == group.id, Follow.follower_id == person.id))  # fmt: skip
         if not person.local:
-            block = {
-                "@context": AS_CONTEXT, "id": activities.new_activity_id(group.ap_id, "block"),
-                "type": "Block", "actor": group.ap_id, "object": person.ap_id,
-                "target": group.ap_id, "to": [person.ap_id],
-            }  # fmt: skip
-            await publish(session, group, block, Audience(actors=[person], shared_inboxes=False))
+            await content.send_ban(session, group, moderator, person, reason)
         await record(session, moderator, "block", person.ap_id, group.ap_id, reason)
 
 
@@ -132,16 +125,10 @@ async def _undo_group_announce(session: AsyncSession, group: Actor, story: Story
     )  # fmt: skip
     if announce is None:
         return
-    undo = {
-        "@context": AS_CONTEXT, "id": activities.new_activity_id(group.ap_id, "undo"),
-        "type": "Undo", "actor": group.ap_id,
-        "object": {"id": announce.ap_id, "type": "Announce", "actor": group.ap_id,
-                   "object": story.ap_id},
-        "to": [PUBLIC], "cc": [LocalUrls.followers(group.ap_id)],
-    }  # fmt: skip
+    # To the servers that got the boost; Lemmy-family ones got the removal announced instead.
+    await content.undo_announce(session, group, story, announce.ap_id)
     await session.delete(announce)
     story.announce_count = max(0, story.announce_count - 1)
-    await publish(session, group, undo, Audience(followers=True))
 
 
 async def _post(session: AsyncSession, ap_id: str) -> Story | Comment:

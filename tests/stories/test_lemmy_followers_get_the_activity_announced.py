@@ -192,7 +192,8 @@ async def test_a_blocked_members_like_is_not_shared(
             "object": _page(member)["id"]}  # fmt: skip
     await post_signed(net, liker, "https://home.test/inbox", like)
     await build_workers(home).run_until_idle()
-    assert [w["type"] for w in _announced(followers["lemmy"])] == ["Create"]
+    # the post and the ban (Lemmy's form), never the banned member's like
+    assert [w["type"] for w in _announced(followers["lemmy"])] == ["Create", "Block"]
 
 
 async def test_a_local_comment_reaches_lemmy_followers_through_the_group(
@@ -252,6 +253,53 @@ async def test_a_moderators_removal_reaches_lemmy_as_a_delete_with_a_reason(
     assert removal["object"] == page["id"]
     assert removal["summary"] == "off topic"  # Lemmy: a Delete with a summary is a removal
     assert [a["type"] for a in mastodon.inbox if a["type"] != "Accept"] == ["Announce", "Undo"]
+    # Lemmy got the Create announced, never the boost: nothing to undo there
+    assert not [a for a in lemmy.inbox if a["type"] == "Undo"]
+
+
+async def test_a_ban_reaches_lemmy_as_the_moderators_block_and_others_as_the_groups(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    member = net.add_peer(FakePeer("member.test", software="lemmy"))
+    lemmy, mastodon = followers["lemmy"], followers["mastodon"]
+    await _join(net, home, member, lemmy, mastodon)
+    await publish(home)  # the group learns what its followers run when it announces
+
+    await moderation.block_from_group(
+        home.db, home.remote_actors, "frailty", member.actor_id, "convenor", "spam"
+    )
+    await build_workers(home).run_until_idle()
+
+    # Lemmy (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/block/block_user.rs):
+    # the moderator blocks, the community is the target, announced by the community
+    ban = _announced(lemmy)[-1]
+    assert (ban["type"], ban["actor"], ban["object"], ban["target"]) == (
+        "Block", "https://home.test/users/convenor", member.actor_id, GROUP,
+    )  # fmt: skip
+    assert ban["summary"] == "spam"
+    # the banned member's own Lemmy server gets the same Block straight from the moderator
+    [direct] = [a for a in member.inbox if a["type"] == "Block"]
+    assert direct == {**ban, "@context": direct["@context"]}
+    assert not [a for a in mastodon.inbox if a["type"] == "Block"]
+    assert [a for a in _announced(mastodon) if isinstance(a, dict)] == []
+
+
+async def test_a_ban_of_someone_on_mastodon_is_the_groups_own_block(
+    home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
+) -> None:
+    await community(home)
+    mastodon = followers["mastodon"]
+    await _join(net, home, followers["lemmy"], mastodon)
+    await publish(home)
+    await moderation.block_from_group(
+        home.db, home.remote_actors, "frailty", mastodon.actor_id, "convenor", "spam"
+    )
+    await build_workers(home).run_until_idle()
+    [block] = [a for a in mastodon.inbox if a["type"] == "Block"]
+    assert (block["actor"], block["object"]) == (GROUP, mastodon.actor_id)
+    # Lemmy followers still learn of the ban, in their form
+    assert _announced(followers["lemmy"])[-1]["actor"] == "https://home.test/users/convenor"
 
 
 async def test_a_reply_alone_teaches_the_group_what_a_new_follower_runs(
