@@ -57,6 +57,7 @@ class ClaimedDelivery:
     attempts: int
     body: bytes
     actor_id: int
+    activity_id: int
 
 
 class DeliveryWorker:
@@ -144,7 +145,14 @@ class DeliveryWorker:
             self._in_flight[delivery.domain] += 1
             self._sending += 1
         return [
-            ClaimedDelivery(d.id, d.inbox_url, d.domain, d.attempts, *self._bodies[d.activity_id])
+            ClaimedDelivery(
+                d.id,
+                d.inbox_url,
+                d.domain,
+                d.attempts,
+                *self._bodies[d.activity_id],
+                d.activity_id,
+            )
             for d in chosen
         ]
 
@@ -186,7 +194,7 @@ class DeliveryWorker:
             log.exception("delivery %s to %s failed unexpectedly", item.id, item.inbox_url)
 
     async def _send(self, item: ClaimedDelivery) -> PostResult | FetchError:
-        signer: Signer = await self._signers.get(item.actor_id)
+        signer: Signer = await self._signers.get(item.actor_id, item.activity_id)
         try:
             return await self._client.post(item.inbox_url, item.body, signer)
         except FetchError as exc:

@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fedcop.models.base import Base, UTCDateTime, utcnow
@@ -105,5 +105,10 @@ class LocalKey(Base):
     )
     private_key_pem: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # After `keys rotate`: the key replaced, and the outbox activity (the Update announcing the
+    # new key) that is still signed with it. GoToSocial verifies with the key it has cached
+    # and never refetches one it has (services/keys.py), so only that Update can teach it.
+    previous_private_key_pem: Mapped[str | None] = mapped_column(Text)
+    rotation_activity_id: Mapped[int | None] = mapped_column(Integer)
 
     actor: Mapped[Actor] = relationship(back_populates="key", lazy="raise")

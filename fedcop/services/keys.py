@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -22,11 +23,33 @@ from fedcop.services.actors import find_local_actor
 
 
 async def local_signer(db: SessionMaker, actor: Actor) -> Signer:
+    return (await _signers_of(db, actor)).current
+
+
+@dataclass(frozen=True, slots=True)
+class ActorSigners:
+    current: Signer
+    # The key `keys rotate` replaced, for the one activity it still signs (its Update).
+    previous: Signer | None = None
+    rotation_activity_id: int | None = None
+
+    def for_activity(self, activity_id: int | None) -> Signer:
+        if self.previous is not None and activity_id == self.rotation_activity_id:
+            return self.previous
+        return self.current
+
+
+async def _signers_of(db: SessionMaker, actor: Actor) -> ActorSigners:
     async with db() as session:
         key = await session.scalar(select(LocalKey).where(LocalKey.actor_id == actor.id))
     if key is None or actor.public_key_id is None:
         raise NotFoundError(f"{actor.ap_id} has no private key")
-    return Signer(key_id=actor.public_key_id, private_key=load_private_key(key.private_key_pem))
+    current = Signer(key_id=actor.public_key_id, private_key=load_private_key(key.private_key_pem))
+    if key.previous_private_key_pem is None:
+        return ActorSigners(current)
+    # The same key id: it is the key cached under that id that must verify the Update.
+    previous = Signer(actor.public_key_id, load_private_key(key.previous_private_key_pem))
+    return ActorSigners(current, previous, key.rotation_activity_id)
 
 
 class SignerCache:
@@ -36,31 +59,33 @@ class SignerCache:
     def __init__(self, db: SessionMaker, *, max_age_seconds: float = 60.0) -> None:
         self._db = db
         self._max_age = max_age_seconds
-        self._signers: dict[int, tuple[float, Signer]] = {}
+        self._signers: dict[int, tuple[float, ActorSigners]] = {}
         # One reload per actor at a time: when an entry expires mid-fan-out, every delivery
         # in flight would otherwise read the actor and its key at once (64 at the default
         # concurrency) for the same answer.
-        self._loading: dict[int, asyncio.Task[Signer]] = {}
+        self._loading: dict[int, asyncio.Task[ActorSigners]] = {}
 
-    async def get(self, actor_id: int) -> Signer:
+    async def get(self, actor_id: int, activity_id: int | None = None) -> Signer:
+        """The signer for `actor_id`'s activity `activity_id` (the previous key for the
+        Update of a key rotation, the current one otherwise)."""
         cached = self._signers.get(actor_id)
         if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+            return cached[1].for_activity(activity_id)
         loading = self._loading.get(actor_id)
         if loading is None:
             loading = asyncio.ensure_future(self._load(actor_id))
             self._loading[actor_id] = loading
             loading.add_done_callback(lambda _: self._loading.pop(actor_id, None))
-        return await asyncio.shield(loading)
+        return (await asyncio.shield(loading)).for_activity(activity_id)
 
-    async def _load(self, actor_id: int) -> Signer:
+    async def _load(self, actor_id: int) -> ActorSigners:
         async with self._db() as session:
             actor = await session.get(Actor, actor_id)
         if actor is None:
             raise NotFoundError(f"no actor {actor_id}")
-        signer = await local_signer(self._db, actor)
-        self._signers[actor_id] = (time.monotonic() + self._max_age, signer)
-        return signer
+        signers = await _signers_of(self._db, actor)
+        self._signers[actor_id] = (time.monotonic() + self._max_age, signers)
+        return signers
 
     def forget(self, actor_id: int) -> None:
         self._signers.pop(actor_id, None)
@@ -69,8 +94,14 @@ class SignerCache:
 async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
     """Replace a local actor's key pair and send an `Update` of the actor to its followers.
 
-    Old signatures stop verifying at once; peers that cached the old key refetch the actor on
-    the first failure (or receive the Update). Returns the Update's id.
+    Everything is signed with the new key from now on except that Update, which is signed
+    with the key it replaces (under the same key id). Mastodon refetches an actor whose
+    signature fails with its cached key, but GoToSocial (0.17 and later) neither refetches a
+    cached key nor accepts a changed key on a refetch: it learns the new key only from an
+    Update that verifies with the key it has (`derefPubKey` and `verifyAccountKeysOnUpdate`,
+    https://github.com/superseriousbusiness/gotosocial/blob/main/internal/federation/authenticate.go).
+    Until that Update is processed there, its deliveries of other activities are refused and
+    retried. Returns the Update's id.
     """
     keys = generate_key_pair()
     async with db.begin() as session:
@@ -79,12 +110,14 @@ async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
             raise NotFoundError(f"no local actor named {username!r}")
         key = await session.get(LocalKey, actor.id)
         assert key is not None, "every local actor is created with a key"
+        key.previous_private_key_pem = key.private_key_pem
         key.private_key_pem = keys.private_pem
         key.created_at = utcnow()
         actor.public_key_pem = keys.public_pem
         actor.updated_at = utcnow()
         update = _update_activity(actor, urls)
-        await publish(session, actor, update, Audience(followers=True), public=True)
+        published = await publish(session, actor, update, Audience(followers=True), public=True)
+        key.rotation_activity_id = published.activity.id
     return str(update["id"])
 
 
