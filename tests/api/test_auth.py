@@ -15,7 +15,7 @@ from fedcop.models import ApiToken
 from fedcop.services import tokens
 from fedcop.web.state import AppState
 from tests.support.actors import make_group, make_person
-from tests.support.settings import TEST_DOMAIN, TEST_SECRET
+from tests.support.settings import cli_env
 
 ME = "/api/v1/groups"
 
@@ -90,12 +90,7 @@ async def test_tokens_are_for_people_only(state: AppState) -> None:
 
 
 def _run(database_url: str, *args: str) -> Result:
-    environment = {
-        "FEDCOP_DOMAIN": TEST_DOMAIN,
-        "FEDCOP_DATABASE_URL": database_url,
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-    }
-    return CliRunner().invoke(main, list(args), env=environment)
+    return CliRunner().invoke(main, list(args), env=cli_env(database_url))
 
 
 def test_cli_creates_lists_and_revokes_tokens(database_url: str) -> None:

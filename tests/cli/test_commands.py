@@ -11,17 +11,11 @@ from sqlalchemy import select
 from fedcop import db as database
 from fedcop.cli import main
 from fedcop.models import Actor, OutboxActivity
-from tests.conftest import TEST_DOMAIN, TEST_SECRET
+from tests.support.settings import TEST_DOMAIN, cli_env
 
 
 def _run(database_url: str, *args: str, **env: str) -> Result:
-    environment = {
-        "FEDCOP_DOMAIN": TEST_DOMAIN,
-        "FEDCOP_DATABASE_URL": database_url,
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-        **env,
-    }
-    return CliRunner().invoke(main, list(args), env=environment)
+    return CliRunner().invoke(main, list(args), env=cli_env(database_url, **env))
 
 
 def test_user_create_prints_handle_and_url(database_url: str) -> None:

@@ -7,17 +7,12 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from fedcop.cli import main
-from tests.conftest import TEST_DOMAIN, TEST_SECRET
 from tests.media.images import encode
+from tests.support.settings import TEST_DOMAIN, cli_env
 
 
 def _run(database_url: str, media: Path, *args: str) -> Result:
-    environment = {
-        "FEDCOP_DOMAIN": TEST_DOMAIN,
-        "FEDCOP_DATABASE_URL": database_url,
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-        "FEDCOP_MEDIA_DIR": str(media),
-    }
+    environment = cli_env(database_url, FEDCOP_MEDIA_DIR=str(media))
     return CliRunner().invoke(main, list(args), env=environment)
 
 

@@ -34,8 +34,8 @@ from fedcop.models import (
     WorkState,
     utcnow,
 )
-from tests.conftest import TEST_DOMAIN, TEST_SECRET
 from tests.support.processes import fedcop_cli, run_fedcop
+from tests.support.settings import TEST_DOMAIN, cli_env
 
 T = TypeVar("T")
 
@@ -49,11 +49,7 @@ FRANK = "https://remote.example/users/frank"
 
 
 def _env(database_url: str) -> dict[str, str]:
-    return {
-        "FEDCOP_DOMAIN": TEST_DOMAIN,
-        "FEDCOP_DATABASE_URL": database_url,
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-    }
+    return cli_env(database_url)
 
 
 def _fedcop(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_SECRET
 from tests.support.network_processes import Process, eventually, recorder_peer, wait_for_http
 from tests.support.processes import (
     fedcop_cli,
@@ -16,6 +15,7 @@ from tests.support.processes import (
     free_loopback_port,
     running_server,
 )
+from tests.support.settings import TEST_SECRET, loopback_env
 
 MASTODON_ACCEPT = (
     "application/activity+json, "
@@ -61,14 +61,7 @@ def test_serve_in_two_processes_answers_a_follow_once(
     PostgreSQL, which never let two processes send one delivery."""
     host = "127.0.0.31"
     port = free_loopback_port(host)
-    env = {
-        "FEDCOP_DOMAIN": f"{host}:{port}",
-        "FEDCOP_SCHEME": "http",
-        "FEDCOP_DATABASE_URL": empty_database_url,
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-        "FEDCOP_ALLOW_PRIVATE_ADDRESSES": "true",  # the peer is on loopback
-        "FEDCOP_MEDIA_DIR": str(tmp_path / "media"),
-    }
+    env = loopback_env(empty_database_url, host, port, FEDCOP_MEDIA_DIR=str(tmp_path / "media"))
     if not empty_database_url.startswith("sqlite"):
         fedcop_cli(env, tmp_path, "migrate")
     group = f"http://{host}:{port}/groups/practice"

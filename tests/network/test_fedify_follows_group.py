@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.fedify_peer import FedifyPeer, running_fedify_peer
 from tests.support.processes import fedcop_cli, free_loopback_port, running_server
-from tests.support.settings import TEST_SECRET
+from tests.support.settings import loopback_env
 
 FEDCOP_HOST = "127.0.0.2"
 AS2 = {"accept": "application/activity+json"}
@@ -24,13 +24,7 @@ AS2 = {"accept": "application/activity+json"}
 @pytest.fixture
 def fedcop_env(empty_database_url: str) -> dict[str, str]:
     port = free_loopback_port(FEDCOP_HOST)
-    return {
-        "FEDCOP_DOMAIN": f"{FEDCOP_HOST}:{port}",
-        "FEDCOP_SCHEME": "http",
-        "FEDCOP_DATABASE_URL": empty_database_url,
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-        "FEDCOP_ALLOW_PRIVATE_ADDRESSES": "true",
-    }
+    return loopback_env(empty_database_url, FEDCOP_HOST, port)
 
 
 @pytest.fixture

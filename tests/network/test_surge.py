@@ -28,7 +28,7 @@ from fedcop.security.httpsig import load_private_key, sign_request
 from fedcop.security.keys import KeyPair, generate_key_pair
 from fedcop.web.throttle import InboxThrottle, ThrottleLimits
 from tests.support.processes import free_loopback_port, running_server
-from tests.support.settings import TEST_SECRET
+from tests.support.settings import loopback_env
 
 CONNECTIONS = 2_000
 # Below the defaults (256, 64) so both limits are reached even when the machine is fast.
@@ -201,18 +201,14 @@ async def test_a_surge_of_2000_connections_is_shed_gracefully_and_recovers(
     _raise_open_files_limit(CONNECTIONS * 2 + 200)
     port = free_loopback_port(HOST)
     senders = [Sender(free_loopback_port(HOST)) for _ in range(SENDING_SERVERS)]
-    env = {
-        "FEDCOP_DOMAIN": f"{HOST}:{port}",
-        "FEDCOP_SCHEME": "http",
-        "FEDCOP_DATABASE_URL": f"sqlite:///{tmp_path / 'surge.db'}",
-        "FEDCOP_SECRET_KEY": TEST_SECRET,
-        "FEDCOP_ALLOW_PRIVATE_ADDRESSES": "true",
+    env = loopback_env(
+        f"sqlite:///{tmp_path / 'surge.db'}", HOST, port,
         # Access log lines would fill the unread stdout pipe of the server process.
-        "FEDCOP_LOG_LEVEL": "warning",
-        "FEDCOP_INBOX_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
-        "FEDCOP_INBOX_MAX_IN_FLIGHT_PER_DOMAIN": str(MAX_PER_DOMAIN),
-        "FEDCOP_INBOX_RETRY_AFTER_SECONDS": RETRY_AFTER,
-    }
+        FEDCOP_LOG_LEVEL="warning",
+        FEDCOP_INBOX_MAX_IN_FLIGHT=str(MAX_IN_FLIGHT),
+        FEDCOP_INBOX_MAX_IN_FLIGHT_PER_DOMAIN=str(MAX_PER_DOMAIN),
+        FEDCOP_INBOX_RETRY_AFTER_SECONDS=RETRY_AFTER,
+    )  # fmt: skip
     async with actor_servers(senders):
         with running_server(env, port, "--no-workers", host=HOST) as base_url:
             pid = _server_pid(port)
