@@ -38,10 +38,18 @@ _KEY_CACHE_SIZE = 20_000
 class ResolveError(Exception):
     """The actor or key could not be had. `temporary` means the peer may answer later."""
 
-    def __init__(self, reason: str, *, temporary: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, temporary: bool = False, status: int | None = None
+    ) -> None:
         self.reason = reason
         self.temporary = temporary
+        self.status = status  # the HTTP status, when the peer answered
         super().__init__(reason)
+
+    @property
+    def gone(self) -> bool:
+        """The peer's own answer that there is nothing there (any longer)."""
+        return self.status in (404, 410)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +212,9 @@ class RemoteActors:
         except FetchError as exc:
             # 404 and 410 are final answers; anything else (timeouts, 5xx) may pass.
             temporary = exc.status is None or exc.status >= 500 or exc.status == 429
-            raise ResolveError(f"fetching {url} failed: {exc.reason}", temporary=temporary) from exc
+            raise ResolveError(
+                f"fetching {url} failed: {exc.reason}", temporary=temporary, status=exc.status
+            ) from exc
 
     def _parse(self, document: dict[str, Any]) -> RemoteActorData:
         try:

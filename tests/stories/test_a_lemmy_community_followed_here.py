@@ -21,6 +21,7 @@ from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, post_signed
+from tests.support.stories import community, publish
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -159,3 +160,43 @@ async def test_announced_votes_and_moderation_are_ignored_without_a_fetch(
     assert state == WorkState.IGNORED
     assert (story.like_count, story.announce_count) == (0, 0)
     assert [r.url for r in net.sent[before:] if r.method == "GET"] == []
+
+
+async def test_an_announced_delete_of_a_post_here_is_ignored(
+    home: AppState, net: InProcessNetwork, lemmy: LemmyServer
+) -> None:
+    """A local post is never fetched, so it must never look "gone": a group elsewhere cannot
+    wipe a story written here by announcing its Delete."""
+    await community(home)
+    story = await publish(home)
+    delete = lemmy.announce("Delete", story.ap_id, 1)
+    await _send(net, home, lemmy, delete)
+    async with home.db() as session:
+        kept = await session.get(Story, story.id)
+        state = await session.scalar(select(InboxItem.state).where(InboxItem.ap_id == delete["id"]))
+    assert kept is not None
+    assert (kept.deleted_at, kept.content) == (None, story.content)
+    assert state == WorkState.IGNORED
+
+
+async def test_a_delete_counts_only_on_404_or_410_not_on_any_refusal(
+    home: AppState, net: InProcessNetwork, lemmy: LemmyServer
+) -> None:
+    """The origin still serves the post, in a form not taken as an object (plain JSON, a
+    403): that is not its answer that the post is gone."""
+    page = lemmy.page(1, "Our discharge checklist")
+    await _send(net, home, lemmy, lemmy.announce("Create", page, 1))
+    served = lemmy.handler
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == page["id"]:
+            return httpx.Response(200, json=page)  # application/json: not AS2
+        return served(request)
+
+    net.add_handler("lemmy.test", refusing)
+    await _send(net, home, lemmy, lemmy.announce("Delete", page["id"], 2))
+    net.add_handler("lemmy.test", lambda r: httpx.Response(403) if str(r.url) == page["id"]
+                    else served(r))  # fmt: skip
+    await _send(net, home, lemmy, lemmy.announce("Delete", page["id"], 3))
+    async with home.db() as session:
+        assert (await session.scalars(select(Story))).one().deleted_at is None

@@ -64,11 +64,18 @@ async def _store_or_update(ctx: HandlerContext, group: Actor, target: str) -> No
 
 
 async def _delete_if_gone(ctx: HandlerContext, target: str) -> None:
+    if ctx.urls.is_local(target):
+        # Never fetched, so never "gone": a group elsewhere does not delete posts here.
+        raise IgnoredError(f"{target} is a post of this server")
     try:
         await ctx.actors.fetch_object(target)
     except ResolveError as exc:
         if exc.temporary:
             raise  # asked again later
+        if not exc.gone:
+            # Served, but not as an object we take (a wrong Content-Type, say): not a sign
+            # that it was deleted.
+            raise IgnoredError(f"{target} is not known to be gone: {exc.reason}") from exc
         async with ctx.db.begin() as session:
             post = await find_post(session, target)
             if post is None:
