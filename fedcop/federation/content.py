@@ -121,46 +121,50 @@ async def announce(
     return str(boost["id"])
 
 
-async def announce_activity(session: AsyncSession, group: Actor, activity: dict[str, Any]) -> int:
+async def announce_activity(
+    session: AsyncSession, group: Actor, activity: dict[str, Any], *, listed: bool = True
+) -> int:
     """FEP-1b12 only: a member's `Update`, `Delete`, `Like`, `Undo` or reply, wrapped for the
     Lemmy-family followers. Mastodon has no use for them (a boost of a reply floods timelines,
-    lemmy#2224), so other servers get nothing. Returns how many servers were addressed."""
+    lemmy#2224), so other servers get nothing. `listed`: shown in the group's outbox (not a
+    moderator's action). Returns how many servers were addressed."""
     wrapped = await _activity_announce_domains(session, group)
     if wrapped:
-        await _announce_to(session, group, activity, wrapped)
+        await _announce_to(session, group, activity, wrapped, listed=listed)
     return len(wrapped)
 
 
 async def announce_removal(
-    session: AsyncSession, group: Actor, moderator: Actor, post_ap_id: str, reason: str
+    session: AsyncSession, group: Actor, moderator: Actor, post_ap_id: str
 ) -> None:
     """A moderator took a post out of the group: Lemmy-family followers get the moderator's
-    `Delete` with a `summary` (the reason, possibly empty), which Lemmy reads as a removal
-    rather than the author's deletion, announced by the group
-    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/deletion/delete.rs)."""
+    `Delete` with a `summary`, which Lemmy reads as a removal rather than the author's
+    deletion, announced by the group
+    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/deletion/delete.rs).
+    The summary is empty: the moderator's reason stays in this server's audit log (Lemmy
+    would show it in its public modlog), and the removal is not listed in the outbox."""
     removal = {
         "@context": AS_CONTEXT,
         "id": activities.new_activity_id(moderator.ap_id, "delete"),
         "type": "Delete",
         "actor": moderator.ap_id,
         "object": post_ap_id,
-        "summary": reason,
+        "summary": "",
         "audience": group.ap_id,
         "to": [PUBLIC],
         "cc": [group.ap_id],
     }
-    await announce_activity(session, group, removal)
+    await announce_activity(session, group, removal, listed=False)
 
 
-async def send_ban(
-    session: AsyncSession, group: Actor, moderator: Actor, person: Actor, reason: str
-) -> None:
+async def send_ban(session: AsyncSession, group: Actor, moderator: Actor, person: Actor) -> None:
     """A moderator banned a person from the group. Lemmy reads a ban as the moderator's
     `Block` with the community as `target`, announced by the community to its followers and
     sent to the banned person's server
     (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/block/block_user.rs);
     it refuses a Block whose actor is the group. Everyone else gets the group's own `Block`,
-    which Mastodon files as the group blocking the person."""
+    which Mastodon files as the group blocking the person. As with removals, the reason stays
+    in the audit log, and the ban is not listed in the group's outbox."""
     ban = {
         "@context": AS_CONTEXT,
         "id": activities.new_activity_id(moderator.ap_id, "block"),
@@ -168,13 +172,12 @@ async def send_ban(
         "actor": moderator.ap_id,
         "object": person.ap_id,
         "target": group.ap_id,
-        "summary": reason,
         "removeData": False,
         "audience": group.ap_id,
         "to": [PUBLIC],
         "cc": [group.ap_id],
     }
-    await announce_activity(session, group, ban)
+    await announce_activity(session, group, ban, listed=False)
     person_domain = host_of(person.shared_inbox_url or person.inbox_url or person.ap_id)
     if await software.activity_announce_domains(session, {person_domain}):
         await publish(session, moderator, ban, Audience(actors=[person], shared_inboxes=False))
@@ -217,13 +220,14 @@ async def _activity_announce_domains(session: AsyncSession, group: Actor) -> fro
 
 
 async def _announce_to(
-    session: AsyncSession, group: Actor, activity: dict[str, Any], domains: frozenset[str]
-) -> None:
+    session: AsyncSession, group: Actor, activity: dict[str, Any], domains: frozenset[str],
+    *, listed: bool = True,
+) -> None:  # fmt: skip
     # The activity is wrapped exactly as received: FEP-1b12 requires it, so that followers can
     # check it against the member's own copy (https://codeberg.org/fediverse/fep/src/branch/main/fep/1b12/fep-1b12.md).
     wrapped = _announcement(group, activity)
     await publish(
-        session, group, wrapped, Audience(followers=True, only_domains=domains), public=True
+        session, group, wrapped, Audience(followers=True, only_domains=domains), public=listed
     )
 
 

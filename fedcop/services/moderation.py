@@ -75,7 +75,7 @@ async def remove_post(
             return
         post.removed_at = utcnow()
         await unlist(session, post.ap_id)
-        await content.announce_removal(session, group, moderator, post.ap_id, reason)
+        await content.announce_removal(session, group, moderator, post.ap_id)
         if isinstance(post, Story):
             await _undo_group_announce(session, group, post)
         await record(session, moderator, "remove", post_id, group.ap_id, reason)
@@ -99,7 +99,7 @@ async def block_from_group(
         await session.execute(delete(Follow).where(
             Follow.followed_id == group.id, Follow.follower_id == person.id))  # fmt: skip
         if not person.local:
-            await content.send_ban(session, group, moderator, person, reason)
+            await content.send_ban(session, group, moderator, person)
         await record(session, moderator, "block", person.ap_id, group.ap_id, reason)
 
 
