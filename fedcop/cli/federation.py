@@ -22,10 +22,16 @@ def keys() -> None:
 
 @keys.command("rotate")
 @click.argument("username")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="rotate even while the last rotation's Update is still queued (the servers it has "
+    "not reached yet refuse this actor until they fetch it again)",
+)
 @friendly_errors
-def keys_rotate(username: str) -> None:
+def keys_rotate(username: str, force: bool) -> None:
     """Replace an actor's key pair and queue an Update of the actor for its followers."""
-    update_id = with_state(lambda s: rotate_key(s.db, s.urls, username))
+    update_id = with_state(lambda s: rotate_key(s.db, s.urls, username, force=force))
     click.echo(f"rotated the key of {username}; queued {update_id}")
 
 

@@ -7,16 +7,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap.actors import actor_to_ap
 from fedcop.ap.context import PUBLIC
 from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
-from fedcop.errors import NotFoundError
+from fedcop.errors import ConflictError, NotFoundError
 from fedcop.federation.client import Signer
 from fedcop.federation.outbox import Audience, publish
-from fedcop.models import Actor, LocalKey, utcnow
+from fedcop.models import Actor, Delivery, LocalKey, WorkState, utcnow
 from fedcop.security.httpsig import load_private_key
 from fedcop.security.keys import generate_key_pair
 from fedcop.services.actors import find_local_actor
@@ -91,7 +92,9 @@ class SignerCache:
         self._signers.pop(actor_id, None)
 
 
-async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
+async def rotate_key(
+    db: SessionMaker, urls: LocalUrls, username: str, *, force: bool = False
+) -> str:
     """Replace a local actor's key pair and send an `Update` of the actor to its followers.
 
     Everything is signed with the new key from now on except that Update, which is signed
@@ -102,6 +105,10 @@ async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
     https://github.com/superseriousbusiness/gotosocial/blob/main/internal/federation/authenticate.go).
     Until that Update is processed there, its deliveries of other activities are refused and
     retried. Returns the Update's id.
+
+    A second rotation while the first one's Update is still queued for some servers is refused
+    unless `force`d: those servers hold the first key, and only that Update could move them on
+    (the replaced key kept is always the one just replaced).
     """
     keys = generate_key_pair()
     async with db.begin() as session:
@@ -110,6 +117,13 @@ async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
             raise NotFoundError(f"no local actor named {username!r}")
         key = await session.get(LocalKey, actor.id)
         assert key is not None, "every local actor is created with a key"
+        waiting = await _still_queued(session, key.rotation_activity_id)
+        if waiting and not force:
+            raise ConflictError(
+                f"the Update of {username}'s last key rotation is still queued for {waiting} "
+                "server(s), which know only the key before it; rotate again once it is "
+                "delivered (fedcop deliveries status), or force it and let them refetch"
+            )
         key.previous_private_key_pem = key.private_key_pem
         key.private_key_pem = keys.private_pem
         key.created_at = utcnow()
@@ -119,6 +133,17 @@ async def rotate_key(db: SessionMaker, urls: LocalUrls, username: str) -> str:
         published = await publish(session, actor, update, Audience(followers=True), public=True)
         key.rotation_activity_id = published.activity.id
     return str(update["id"])
+
+
+async def _still_queued(session: AsyncSession, activity_id: int | None) -> int:
+    if activity_id is None:
+        return 0
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.activity_id == activity_id, Delivery.state == WorkState.PENDING)
+    )
+    return count or 0
 
 
 def _update_activity(actor: Actor, urls: LocalUrls) -> dict[str, Any]:

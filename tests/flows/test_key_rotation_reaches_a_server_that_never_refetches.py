@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Select, select
 
+from fedcop.errors import ConflictError
 from fedcop.models import Actor, LocalKey
 from fedcop.security.httpsig import SignatureError, parse_signature, verify
+from fedcop.services import deliveries as delivery_services
 from fedcop.services import follows as follow_services
 from fedcop.services.actors import create_person
 from fedcop.services.keys import rotate_key
@@ -118,3 +121,36 @@ async def test_without_the_old_keys_signature_such_a_server_refuses_everything(
     await build_workers(home).run_until_idle()
     assert server.refused == ["Update", "Update"]  # and again as RFC 9421 (double knock)
     assert server.accepted == []
+
+
+async def test_a_second_rotation_waits_for_the_first_ones_update(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """While the first Update is queued for a server (down, say), that server knows only the
+    first key; a second rotation would leave it with no Update it can verify."""
+    await create_person(home.db, home.urls, "alice")
+    follow = follow_activity(peer, ALICE)
+    assert (await post_signed(net, peer, f"{ALICE}/inbox", follow)).status_code == 202
+    await build_workers(home).run_until_idle()
+    server = KeyPinningServer(peer, await _public_key(home))
+    net.routes.pop("peer.test")  # down: the Update stays queued
+    await rotate_key(home.db, home.urls, "alice")
+    await build_workers(home).delivery.run_once()
+    second_key = await _public_key(home)
+
+    with pytest.raises(ConflictError, match="still queued for 1 server"):
+        await rotate_key(home.db, home.urls, "alice")
+    assert await _public_key(home) == second_key  # nothing changed
+
+    net.routes["peer.test"] = httpx.MockTransport(server.handler)  # back
+    await delivery_services.retry(home.db, "peer.test")
+    await build_workers(home).run_until_idle()
+    assert [a["type"] for a in server.accepted] == ["Update"]
+    await rotate_key(home.db, home.urls, "alice")  # now it may
+    await build_workers(home).run_until_idle()
+    assert server.cached_key == await _public_key(home)
+
+    net.routes.pop("peer.test")
+    await rotate_key(home.db, home.urls, "alice")
+    await build_workers(home).delivery.run_once()
+    await rotate_key(home.db, home.urls, "alice", force=True)  # the operator insists
