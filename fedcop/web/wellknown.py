@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -10,6 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fedcop.ap import discovery
+from fedcop.ap.discovery import NodeUsage
+from fedcop.db import SessionMaker
 from fedcop.models import Actor, ActorType
 from fedcop.services.actors import node_usage
 from fedcop.web.actor_cache import actor_documents
@@ -81,6 +85,23 @@ async def nodeinfo_links(request: Request) -> Response:
     )
 
 
+# NodeInfo is public and crawled over and over; its counts scan the people, stories and
+# comments, so each process reuses them for a minute.
+_USAGE_SECONDS = 60.0
+_usage_cache: weakref.WeakKeyDictionary[SessionMaker, tuple[float, NodeUsage]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _usage(state: AppState) -> NodeUsage:
+    cached = _usage_cache.get(state.db)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    usage = await node_usage(state.db)
+    _usage_cache[state.db] = (time.monotonic() + _USAGE_SECONDS, usage)
+    return usage
+
+
 async def nodeinfo(request: Request) -> Response:
     version = request.path_params["version"]
     if version not in discovery.NODEINFO_SCHEMAS:
@@ -88,7 +109,7 @@ async def nodeinfo(request: Request) -> Response:
     state = app_state(request)
     document = discovery.nodeinfo(
         version,
-        await node_usage(state.db),
+        await _usage(state),
         open_registrations=state.settings.open_registrations,
         metadata={
             "nodeName": state.settings.instance_name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -9,6 +11,7 @@ from starlette.routing import Route
 
 from fedcop.services import comments
 from fedcop.services import stories as story_services
+from fedcop.web import wellknown
 from fedcop.web.state import AppState
 from tests.conftest import TEST_DOMAIN
 from tests.support.actors import make_group, make_person
@@ -98,3 +101,16 @@ async def test_nodeinfo_counts_the_posts_written_here(
     await story_services.delete(state.db, state.urls, gone.ap_id, by="convenor")
     doc = (await client.get("/nodeinfo/2.1")).json()
     assert doc["usage"]["localPosts"] == 2
+
+
+async def test_nodeinfo_counts_are_reused_for_a_minute(
+    client: httpx.AsyncClient, state: AppState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crawlers fetch NodeInfo over and over; each fetch must not count every row again."""
+    await make_person(state, "alice")
+    assert (await client.get("/nodeinfo/2.1")).json()["usage"]["users"]["total"] == 1
+    await make_person(state, "bob")
+    assert (await client.get("/nodeinfo/2.1")).json()["usage"]["users"]["total"] == 1
+    later = time.monotonic() + 61
+    monkeypatch.setattr(wellknown.time, "monotonic", lambda: later)
+    assert (await client.get("/nodeinfo/2.1")).json()["usage"]["users"]["total"] == 2
