@@ -31,12 +31,11 @@ async def story(request: Request) -> Response:
     viewer = await _viewer_id(request)
     async with state.db() as session:
         found = await session.scalar(select(Story).where(Story.ap_id == ap_id, Story.local))
-        if found is None:
+        # Who may see it first: a 410 would tell anyone that a members-only story existed.
+        if found is None or not await may_see(session, found, viewer):
             raise HTTPException(404, _NOT_HERE)
         if found.deleted_at is not None:
             return _gone(request, found.ap_id, found.type, found.deleted_at)
-        if not await may_see(session, found, viewer):
-            raise HTTPException(404, _NOT_HERE)
         if wants_activity_json(request):
             return ActivityJSONResponse(await story_document(session, state.urls, found))
         context = await _page_context(session, found)
@@ -87,17 +86,21 @@ async def comment(request: Request) -> Response:
     async with state.db() as session:
         found = await session.scalar(select(Comment).where(Comment.ap_id == ap_id, Comment.local))
         story = await session.get(Story, found.story_id) if found is not None else None
-        if found is None or story is None or found.removed_at is not None:
+        if (
+            found is None
+            or story is None
+            or found.removed_at is not None
+            or not await may_see(session, story, viewer)
+        ):
             raise HTTPException(404, _NO_COMMENT)
         if found.deleted_at is not None or story.deleted_at is not None:
             deleted = found.deleted_at or story.deleted_at
             return _gone(request, found.ap_id, "Note", deleted, "This comment has been deleted.")
-        if not await may_see(session, story, viewer):
-            raise HTTPException(404, _NO_COMMENT)
         if wants_activity_json(request):
             return ActivityJSONResponse(await comment_document(session, state.urls, found))
-    thread = story.ap_id if story.local else (story.url or story.ap_id)
-    return RedirectResponse(f"{thread}#comment-{found.id}", status_code=303, headers=_VARY)
+    # The thread's id, never its `url`: a remote story's url is whatever its server (or, for a
+    # Lemmy link post, its author) chose, and this must not redirect anywhere on request.
+    return RedirectResponse(f"{story.ap_id}#comment-{found.id}", status_code=303, headers=_VARY)
 
 
 def _gone(

@@ -125,3 +125,20 @@ async def test_an_unknown_or_removed_reply_is_not_found(
     assert (await _get(net, "https://home.test/comments/0123456789abcdef", AS2)).status_code == 404
     await _mark(home, reply, removed_at=reply.published_at)
     assert (await _get(net, reply.ap_id, AS2)).status_code == 404
+
+
+async def test_a_deleted_members_only_thread_is_not_even_known_outside(
+    home: AppState, net: InProcessNetwork, peer: FakePeer
+) -> None:
+    """A 410 says something was there: only those who could see it learn that it is gone."""
+    await community(home, visibility="private")
+    await follow_group(net, home, peer)
+    [request] = await follows.pending(home.db)
+    await follows.decide(home.db, request.id, approve=True)
+    story = await publish(home, visibility="members")
+    reply = await comments.comment(home.db, home.urls, "convenor", story.ap_id, "Ward notes")
+    await story_services.delete(home.db, home.urls, story.ap_id, by="convenor")
+    for url in (story.ap_id, reply.ap_id):
+        assert (await _get(net, url, AS2)).status_code == 404
+        assert (await _get(net, url, {"accept": "text/html"})).status_code == 404
+        assert (await _get(net, url, peer.signed_headers("GET", url))).status_code == 410
