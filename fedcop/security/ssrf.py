@@ -28,21 +28,25 @@ class BlockedAddressError(Exception):
 
 # IPv6 prefixes that carry an IPv4 address and reach it through a translator or tunnel, and
 # which Python's `is_global` judges by the prefix alone: NAT64's well-known prefix (RFC 6052)
-# and its local-use prefix (RFC 8215), and the deprecated IPv4-compatible form (RFC 4291).
+# and its local-use prefix (RFC 8215); and ::/8, reserved by the IETF, which holds the
+# deprecated IPv4-compatible (RFC 4291) and IPv4-translated (RFC 2765) forms besides the
+# IPv4-mapped one (::ffff:0:0/96, checked as the IPv4 address it maps).
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_RESERVED_ZERO = ipaddress.IPv6Network("::/8")
 
 
 def is_forbidden_address(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return is_forbidden_address(address.ipv4_mapped)
-        if address in _LOCAL_NAT64 or address in _IPV4_COMPATIBLE:
+        if address in _LOCAL_NAT64:
             return True
         embedded = _embedded_ipv4(address)
         if embedded is not None and is_forbidden_address(embedded):
             return True  # 64:ff9b::7f00:1 is 127.0.0.1 behind a NAT64 gateway
+        if address in _RESERVED_ZERO and address not in _NAT64:  # 64:ff9b:: is in ::/8 too
+            return True
     return not address.is_global or address.is_multicast
 
 

@@ -45,6 +45,8 @@ BLOCKED_ADDRESSES = [
     "ff02::1",
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
     "::127.0.0.1",  # IPv4-compatible (deprecated) loopback
+    "::ffff:0:7f00:1",  # IPv4-translated (RFC 2765) loopback
+    "::8.8.8.8",  # ::/8 is reserved, whatever it holds
     "64:ff9b::7f00:1",  # 127.0.0.1 behind a NAT64 gateway
     "64:ff9b::a9fe:a9fe",  # 169.254.169.254 behind a NAT64 gateway
     "64:ff9b:1::808:808",  # local-use NAT64, whatever it embeds
