@@ -38,9 +38,7 @@ _KEY_CACHE_SIZE = 20_000
 class ResolveError(Exception):
     """The actor or key could not be had. `temporary` means the peer may answer later."""
 
-    def __init__(
-        self, reason: str, *, temporary: bool = False, status: int | None = None
-    ) -> None:
+    def __init__(self, reason: str, *, temporary: bool = False, status: int | None = None) -> None:
         self.reason = reason
         self.temporary = temporary
         self.status = status  # the HTTP status, when the peer answered
