@@ -81,7 +81,7 @@ def parse_content(document: Any) -> RemoteContent:
 def _warning(summary: str, sensitive: bool) -> str | None:
     """A Note's `summary` is its content warning. `sensitive` alone (Mastodon's sensitive
     media; a Lemmy post marked NSFW, `Page.sensitive` in
-    https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/protocol/objects/page.rs)
+    https://github.com/LemmyNet/lemmy/blob/main/crates/apub/objects/src/protocol/page.rs)
     still puts the post behind a warning here, with a generic text."""
     warning = to_text(summary)[:MAX_WARNING]
     return warning or (SENSITIVE_WARNING if sensitive else None)

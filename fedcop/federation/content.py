@@ -140,7 +140,7 @@ async def announce_removal(
     """A moderator took a post out of the group: Lemmy-family followers get the moderator's
     `Delete` with a `summary`, which Lemmy reads as a removal rather than the author's
     deletion, announced by the group
-    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/deletion/delete.rs).
+    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/activities/src/deletion/delete.rs).
     The summary is empty: the moderator's reason stays in this server's audit log (Lemmy
     would show it in its public modlog), and the removal is not listed in the outbox."""
     removal = {
@@ -161,7 +161,7 @@ async def send_ban(session: AsyncSession, group: Actor, moderator: Actor, person
     """A moderator banned a person from the group. Lemmy reads a ban as the moderator's
     `Block` with the community as `target`, announced by the community to its followers and
     sent to the banned person's server
-    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/block/block_user.rs);
+    (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/activities/src/block/block_user.rs);
     it refuses a Block whose actor is the group. Everyone else gets the group's own `Block`,
     which Mastodon files as the group blocking the person. As with removals, the reason stays
     in the audit log, and the ban is not listed in the group's outbox."""

@@ -3,7 +3,7 @@
 A group shares a member's post in one of two forms (FEP-1b12 and INTEROP §8):
 - Lemmy-family servers (Lemmy, Mbin/Kbin, PieFed) want the member's *activity* announced,
   `Announce{object: Create{Page}}`; Lemmy refuses an announced bare object ("CannotReceivePage",
-  https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/community/announce.rs),
+  https://github.com/LemmyNet/lemmy/blob/main/crates/apub/activities/src/community/announce.rs),
   Mbin unwraps an announced activity and handles it as if sent directly
   (https://github.com/MbinOrg/mbin/blob/main/src/MessageHandler/ActivityPub/Inbox/ActivityHandler.php),
   PieFed reads `Announce{Create}`

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap.actors import actor_to_ap
@@ -115,7 +115,8 @@ async def rotate_key(
         actor = await find_local_actor(session, username)
         if actor is None:
             raise NotFoundError(f"no local actor named {username!r}")
-        key = await session.get(LocalKey, actor.id)
+        # Locked (PostgreSQL): two rotations at once would both pass the check below.
+        key = await session.get(LocalKey, actor.id, with_for_update=True)
         assert key is not None, "every local actor is created with a key"
         waiting = await _still_queued(session, key.rotation_activity_id)
         if waiting and not force:
@@ -123,6 +124,16 @@ async def rotate_key(
                 f"the Update of {username}'s last key rotation is still queued for {waiting} "
                 "server(s), which know only the key before it; rotate again once it is "
                 "delivered (fedcop deliveries status), or force it and let them refetch"
+            )
+        if key.rotation_activity_id is not None:
+            # The last rotation's Update advertises a key that is no longer ours, and from now
+            # on would be signed with the current one: whatever of it was not delivered (given
+            # up, or forced past) must never go out, even on `deliveries retry`.
+            await session.execute(
+                delete(Delivery).where(
+                    Delivery.activity_id == key.rotation_activity_id,
+                    Delivery.state != WorkState.DONE,
+                )
             )
         key.previous_private_key_pem = key.private_key_pem
         key.private_key_pem = keys.private_pem
@@ -141,7 +152,11 @@ async def _still_queued(session: AsyncSession, activity_id: int | None) -> int:
     count = await session.scalar(
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.activity_id == activity_id, Delivery.state == WorkState.PENDING)
+        .where(
+            Delivery.activity_id == activity_id,
+            # Skipped: its server is marked unavailable, and `deliveries retry` requeues it.
+            Delivery.state.in_((WorkState.PENDING, WorkState.SKIPPED)),
+        )
     )
     return count or 0
 

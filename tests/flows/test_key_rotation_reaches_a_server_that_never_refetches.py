@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 
 from fedcop.errors import ConflictError
-from fedcop.models import Actor, LocalKey
+from fedcop.models import Actor, Delivery, LocalKey, OutboxActivity, WorkState
 from fedcop.security.httpsig import SignatureError, parse_signature, verify
 from fedcop.services import deliveries as delivery_services
 from fedcop.services import follows as follow_services
@@ -140,6 +140,14 @@ async def test_a_second_rotation_waits_for_the_first_ones_update(
 
     with pytest.raises(ConflictError, match="still queued for 1 server"):
         await rotate_key(home.db, home.urls, "alice")
+    async with home.db.begin() as session:  # skipped (server marked unavailable) is queued too
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.state == WorkState.PENDING)
+            .values(state=WorkState.SKIPPED)
+        )
+    with pytest.raises(ConflictError, match="still queued for 1 server"):
+        await rotate_key(home.db, home.urls, "alice")
     assert await _public_key(home) == second_key  # nothing changed
 
     net.routes["peer.test"] = httpx.MockTransport(server.handler)  # back
@@ -151,6 +159,16 @@ async def test_a_second_rotation_waits_for_the_first_ones_update(
     assert server.cached_key == await _public_key(home)
 
     net.routes.pop("peer.test")
-    await rotate_key(home.db, home.urls, "alice")
+    superseded = await rotate_key(home.db, home.urls, "alice")
     await build_workers(home).delivery.run_once()
     await rotate_key(home.db, home.urls, "alice", force=True)  # the operator insists
+    # the superseded Update advertises a key no longer ours: what it had not delivered is
+    # dropped, so that no retry sends it signed with the current key
+    async with home.db() as session:
+        left = await session.scalars(
+            select(Delivery.state)
+            .join(OutboxActivity, OutboxActivity.id == Delivery.activity_id)
+            .where(OutboxActivity.ap_id == superseded)
+        )
+        assert left.all() == []
+    assert await delivery_services.retry(home.db, "peer.test") == 1  # the newest Update only

@@ -280,7 +280,7 @@ async def test_a_ban_reaches_lemmy_as_the_moderators_block_and_others_as_the_gro
     )
     await build_workers(home).run_until_idle()
 
-    # Lemmy (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activities/block/block_user.rs):
+    # Lemmy (https://github.com/LemmyNet/lemmy/blob/main/crates/apub/activities/src/block/block_user.rs):
     # the moderator blocks, the community is the target, announced by the community
     ban = _announced(lemmy)[-1]
     assert (ban["type"], ban["actor"], ban["object"], ban["target"]) == (

@@ -136,7 +136,7 @@ async def remove_everything_of(session: AsyncSession, author: Actor) -> None:
 async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) -> None:
     if activity.object_type is not None and activity.object_type not in CONTENT_TYPES:
         # A Lemmy community announces its members' votes, moderation and the rest
-        # (`AnnouncableActivities`, https://github.com/LemmyNet/lemmy/blob/main/crates/apub/src/activity_lists.rs):
+        # (`AnnouncableActivities`, https://github.com/LemmyNet/lemmy/blob/main/crates/apub/activities/src/activity_lists.rs):
         # an embedded activity is not a post to count or fetch.
         raise IgnoredError(f"{activity.type} of a {activity.object_type} is not used here")
     actor = await ctx.actors.get(activity.actor)
