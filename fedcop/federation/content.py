@@ -24,7 +24,7 @@ from fedcop.ap.urls import LocalUrls
 from fedcop.errors import ValidationError
 from fedcop.federation import software
 from fedcop.federation.outbox import Audience, publish, unlist
-from fedcop.models import Actor, Story, Visibility, utcnow
+from fedcop.models import Actor, Reaction, Story, Visibility, utcnow
 from fedcop.models.media import Media
 
 MAX_IMAGES = 4
@@ -194,11 +194,34 @@ async def send_ban(session: AsyncSession, group: Actor, moderator: Actor, person
     await publish(session, group, block, Audience(actors=[person], shared_inboxes=False))
 
 
-async def undo_announce(
+async def group_boost(session: AsyncSession, group: Actor, story: Story) -> Reaction | None:
+    """The group's own boost of a story (its `Announce`, recorded as its reaction)."""
+    boost: Reaction | None = await session.scalar(
+        select(Reaction).where(
+            Reaction.actor_id == group.id,
+            Reaction.type == "Announce",
+            Reaction.object_ap_id == story.ap_id,
+        )
+    )
+    return boost
+
+
+async def take_back_boost(session: AsyncSession, group: Actor, story: Story) -> None:
+    """The group takes back its boost of a story (deleted by its author, or removed by a
+    moderator), if it boosted it: `Undo{Announce}` for the servers that got the boost form
+    (Mastodon never sees the author's Delete otherwise); Lemmy-family servers got the `Delete`
+    itself announced. The boost is no longer counted."""
+    boost = await group_boost(session, group, story)
+    if boost is None:
+        return
+    await _undo_announce(session, group, story, boost.ap_id)
+    await session.delete(boost)
+    story.announce_count = max(0, story.announce_count - 1)
+
+
+async def _undo_announce(
     session: AsyncSession, group: Actor, story: Story, announce_id: str
 ) -> None:
-    """The group takes back its boost of a story (the story was deleted), for the servers that
-    got the boost form; Lemmy-family servers got the `Delete` itself announced."""
     wrapped = await _activity_announce_domains(session, group)
     undo = {
         "@context": AS_CONTEXT,

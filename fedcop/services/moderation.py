@@ -29,7 +29,6 @@ from fedcop.models import (
     GroupBlock,
     GroupMember,
     GroupRole,
-    Reaction,
     Story,
     utcnow,
 )
@@ -77,7 +76,7 @@ async def remove_post(
         await unlist(session, post.ap_id)
         await content.announce_removal(session, group, moderator, post.ap_id)
         if isinstance(post, Story):
-            await _undo_group_announce(session, group, post)
+            await content.take_back_boost(session, group, post)
         await record(session, moderator, "remove", post_id, group.ap_id, reason)
 
 
@@ -114,21 +113,6 @@ async def audit_log(db: SessionMaker, limit: int = 100) -> list[AuditLine]:
         return [
             AuditLine(e.created_at, who, e.action, e.target, e.scope, e.reason) for e, who in rows
         ]
-
-
-async def _undo_group_announce(session: AsyncSession, group: Actor, story: Story) -> None:
-    announce = await session.scalar(
-        select(Reaction).where(
-            Reaction.actor_id == group.id, Reaction.type == "Announce",
-            Reaction.object_ap_id == story.ap_id,
-        )
-    )  # fmt: skip
-    if announce is None:
-        return
-    # To the servers that got the boost; Lemmy-family ones got the removal announced instead.
-    await content.undo_announce(session, group, story, announce.ap_id)
-    await session.delete(announce)
-    story.announce_count = max(0, story.announce_count - 1)
 
 
 async def _post(session: AsyncSession, ap_id: str) -> Story | Comment:

@@ -292,7 +292,7 @@ def test_a_delete_reaches_the_groups_server_and_its_followers(network: Network) 
     net = network
     story = _published["story"]
     eventually(lambda: _a_copy(net, story.url) is None, what="A dropped its copy")  # fmt: skip
-    # A takes its boost back from the Mastodon-style followers (content.undo_announce).
+    # A takes its boost back from the Mastodon-style followers (content.take_back_boost).
     undo = net.fedify.wait_for(lambda a: a["type"] == "Undo")
     assert undo["actor"] == net.group
     assert undo["verified"] is True

@@ -102,8 +102,8 @@ async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
 async def mark_deleted(session: AsyncSession, post: Story | Comment) -> None:
     """A remote post gone at its server: content dropped, out of the outboxes, the group's
     boost of a story taken back, a reply's thread one reply shorter."""
-    if isinstance(post, Story):
-        await _take_back_boost(session, post)
+    if isinstance(post, Story) and (group := await _local_group_of(session, post)):
+        await content_activities.take_back_boost(session, group, post)
     post.deleted_at, post.content = utcnow(), ""
     await unlist(session, post.ap_id)
     if isinstance(post, Comment):
@@ -228,7 +228,11 @@ async def _share_in_group(
     if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
         return
     group = await session.get(Actor, story.group_id)
-    if group is None or not group.local or await _group_boost(session, group, story) is None:
+    if (
+        group is None
+        or not group.local
+        or await content_activities.group_boost(session, group, story) is None
+    ):
         return
     if await is_blocked(session, group, actor):
         return
@@ -237,27 +241,9 @@ async def _share_in_group(
     await content_activities.announce_activity(session, group, activity)
 
 
-async def _take_back_boost(session: AsyncSession, story: Story) -> None:
-    """A story the group boosted was deleted by its author: the group undoes its boost, so
-    Mastodon drops it from timelines (Mastodon never sees the author's Delete otherwise)."""
+async def _local_group_of(session: AsyncSession, story: Story) -> Actor | None:
     group = await session.get(Actor, story.group_id) if story.group_id else None
-    if group is None or not group.local:
-        return
-    boost = await _group_boost(session, group, story)
-    if boost is not None:
-        await content_activities.undo_announce(session, group, story, boost.ap_id)
-        await session.delete(boost)
-
-
-async def _group_boost(session: AsyncSession, group: Actor, story: Story) -> Reaction | None:
-    boost: Reaction | None = await session.scalar(
-        select(Reaction).where(
-            Reaction.actor_id == group.id,
-            Reaction.type == "Announce",
-            Reaction.object_ap_id == story.ap_id,
-        )
-    )
-    return boost
+    return group if group is not None and group.local else None
 
 
 async def _thread(session: AsyncSession, post: Story | Comment) -> Story | None:
@@ -373,7 +359,7 @@ async def _should_announce(
         return False  # a silenced server's posts are kept, never amplified
     if not await may_post(session, group, author):
         return False
-    return await _group_boost(session, group, story) is None
+    return await content_activities.group_boost(session, group, story) is None
 
 
 async def _require_author(
