@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.federation.groups import is_member
 from fedcop.models import (
+    SEEN_BY_ANYONE,
     Actor,
     Comment,
     Follow,
@@ -56,7 +57,7 @@ def open_to_all(story: Story, group: Actor | None) -> bool:
     """Whether anyone may see the story (`group`: its group): public or unlisted, and not in
     a private group."""
     private_group = group is not None and group.group_visibility == GroupVisibility.PRIVATE
-    return story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED) and not private_group
+    return story.visibility in SEEN_BY_ANYONE and not private_group
 
 
 async def _follows(session: AsyncSession, follower_id: int, followed_id: int) -> bool:

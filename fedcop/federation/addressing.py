@@ -13,9 +13,7 @@ from __future__ import annotations
 from fedcop.ap.remote_content import RemoteContent
 from fedcop.ap.urls import LocalUrls
 from fedcop.federation.access import open_to_all
-from fedcop.models import Actor, Story, Visibility
-
-_SEEN_BY_ANYONE = frozenset({Visibility.PUBLIC, Visibility.UNLISTED})
+from fedcop.models import SEEN_BY_ANYONE, Actor, Story, Visibility
 
 
 def followers_of(actor: Actor) -> str | None:
@@ -28,7 +26,7 @@ def story_visibility(data: RemoteContent, author: Actor, group: Actor | None) ->
     Not public: for the author's followers when their collection is addressed; for the
     group's members when only the group (or its followers) is.
     """
-    if data.visibility in _SEEN_BY_ANYONE:
+    if data.visibility in SEEN_BY_ANYONE:
         return data.visibility
     recipients = set(data.recipients)
     if followers_of(author) in recipients:
@@ -40,7 +38,7 @@ def story_visibility(data: RemoteContent, author: Actor, group: Actor | None) ->
 
 def reply_fits_thread(data: RemoteContent, thread: Story, group: Actor | None) -> bool:
     """Whether a reply may be shown to everyone who can see `thread` (its group: `group`)."""
-    if data.visibility in _SEEN_BY_ANYONE:
+    if data.visibility in SEEN_BY_ANYONE:
         return True
     if open_to_all(thread, group):
         return False  # a narrower reply in a thread anyone can read

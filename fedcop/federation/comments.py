@@ -15,7 +15,7 @@ from fedcop.ap.context import PUBLIC
 from fedcop.ap.stories import Addressing, comment_to_ap
 from fedcop.ap.urls import LocalUrls
 from fedcop.federation.access import find_post
-from fedcop.models import Actor, ActorType, Comment, Story, Visibility
+from fedcop.models import SEEN_BY_ANYONE, Actor, ActorType, Comment, Story
 
 
 async def comment_document(
@@ -26,9 +26,7 @@ async def comment_document(
     assert story is not None
     assert author is not None
     group = await session.get(Actor, story.group_id) if story.group_id else None
-    parent = await find_post(session, comment.in_reply_to)
-    parent_author = await session.get(Actor, parent.author_id) if parent is not None else None
-    recipients = [a for a in (parent_author, group) if a is not None and a.id != author.id]
+    recipients = await comment_recipients(session, comment)
     return comment_to_ap(
         comment,
         author_id=author.ap_id,
@@ -39,11 +37,21 @@ async def comment_document(
     )
 
 
+async def comment_recipients(session: AsyncSession, comment: Comment) -> list[Actor]:
+    """Who a reply is addressed to by name: the author of the post it answers and the
+    thread's group, leaving out the replier."""
+    story = await session.get(Story, comment.story_id)
+    group = await session.get(Actor, story.group_id) if story and story.group_id else None
+    parent = await find_post(session, comment.in_reply_to)
+    parent_author = await session.get(Actor, parent.author_id) if parent is not None else None
+    return [a for a in (parent_author, group) if a is not None and a.id != comment.author_id]
+
+
 def comment_addressing(
     urls: LocalUrls, author: Actor, recipients: list[Actor], visibility: str
 ) -> Addressing:
     named = [a.ap_id for a in recipients]
-    if visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
+    if visibility not in SEEN_BY_ANYONE:
         # A thread for members or for its author's followers: the reply goes to the story's
         # author and group alone, never wider than the thread (not Public, not our followers).
         return Addressing(named, [])

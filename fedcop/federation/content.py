@@ -24,7 +24,7 @@ from fedcop.ap.urls import LocalUrls
 from fedcop.errors import ValidationError
 from fedcop.federation import software
 from fedcop.federation.outbox import Audience, publish, unlist
-from fedcop.models import Actor, Reaction, Story, Visibility, utcnow
+from fedcop.models import SEEN_BY_ANYONE, Actor, Reaction, Story, Visibility, utcnow
 from fedcop.models.media import Media
 
 MAX_IMAGES = 4
@@ -305,4 +305,4 @@ def _addressing(urls: LocalUrls, story: Story, author: Actor, group: Actor | Non
 
 
 def _is_public(story: Story) -> bool:
-    return story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
+    return story.visibility in SEEN_BY_ANYONE

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fedcop.models.activity import OutboxActivity
 from fedcop.models.actor import Actor, ActorType, GroupVisibility, LocalKey
 from fedcop.models.base import Base, utcnow
-from fedcop.models.content import Comment, Consent, ConsentScope, Reaction, Story, Visibility
+from fedcop.models.content import (
+    SEEN_BY_ANYONE,
+    Comment,
+    Consent,
+    ConsentScope,
+    Reaction,
+    Story,
+    Visibility,
+)
 from fedcop.models.follow import Follow, FollowState
 from fedcop.models.group import GroupMember, GroupRole, MembershipState
 from fedcop.models.media import ImageType, Media
@@ -16,6 +24,7 @@ from fedcop.models.software import InstanceSoftware
 from fedcop.models.token import ApiToken, Report
 
 __all__ = [
+    "SEEN_BY_ANYONE",
     "Actor",
     "ActorType",
     "ApiToken",

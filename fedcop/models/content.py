@@ -25,6 +25,10 @@ class Visibility(enum.StrEnum):
     DIRECT = "direct"  # named recipients only
 
 
+# What anyone may read (a group's privacy aside): Public addressed in `to` or in `cc`.
+SEEN_BY_ANYONE = frozenset({Visibility.PUBLIC, Visibility.UNLISTED})
+
+
 class ConsentScope(enum.StrEnum):
     GROUP = "group"  # may be shared within this group
     NETWORK = "network"  # may be shared with the group's federated followers

@@ -13,9 +13,9 @@ from fedcop.ap.urls import LocalUrls
 from fedcop.db import SessionMaker
 from fedcop.errors import ConflictError, NotFoundError, ValidationError
 from fedcop.federation.access import find_post, may_see
-from fedcop.federation.comments import comment_document
+from fedcop.federation.comments import comment_document, comment_recipients
 from fedcop.federation.outbox import Audience, publish
-from fedcop.models import Actor, Comment, Reaction, Story, Visibility, utcnow
+from fedcop.models import SEEN_BY_ANYONE, Actor, Comment, Reaction, Story, Visibility, utcnow
 from fedcop.security.html import render_markdown
 from fedcop.services.actors import find_local_actor
 
@@ -32,8 +32,7 @@ async def comment(
         raise ValidationError(f"a comment is 1 to {MAX_COMMENT} characters")
     async with db.begin() as session:
         author = await _person(session, author_name)
-        story, parent_author = await _thread(session, in_reply_to, author)
-        group = await session.get(Actor, story.group_id) if story.group_id else None
+        story, _ = await _thread(session, in_reply_to, author)
         ap_id = f"{urls.base_url}/comments/{secrets.token_hex(8)}"
         row = Comment(
             ap_id=ap_id, local=True, author_id=author.id, story_id=story.id,
@@ -44,10 +43,10 @@ async def comment(
         session.add(row)
         story.comment_count += 1
         await session.flush()
-        recipients = [a for a in (parent_author, group) if a is not None and a.id != author.id]
+        recipients = await comment_recipients(session, row)
         document = await comment_document(session, urls, row)
         create = _activity("Create", f"{ap_id}#create", author, document)
-        open_thread = story.visibility in (Visibility.PUBLIC, Visibility.UNLISTED)
+        open_thread = story.visibility in SEEN_BY_ANYONE
         audience = Audience(followers=open_thread, actors=recipients,
                             shared_inboxes=open_thread)  # fmt: skip
         await publish(
@@ -63,7 +62,7 @@ async def react(db: SessionMaker, kind: str, person_name: str, object_ap_id: str
     async with db.begin() as session:
         person = await _person(session, person_name)
         story, target_author = await _thread(session, object_ap_id, person)
-        if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED) and kind == "Announce":
+        if story.visibility not in SEEN_BY_ANYONE and kind == "Announce":
             raise ValidationError("only public stories can be shared")
         exists = await session.scalar(
             select(Reaction).where(

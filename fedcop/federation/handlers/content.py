@@ -25,6 +25,7 @@ from fedcop.federation.groups import is_blocked, may_post
 from fedcop.federation.outbox import unlist
 from fedcop.federation.policy import is_silenced
 from fedcop.models import (
+    SEEN_BY_ANYONE,
     Actor,
     ActorType,
     Comment,
@@ -32,7 +33,6 @@ from fedcop.models import (
     FollowState,
     Reaction,
     Story,
-    Visibility,
     utcnow,
 )
 
@@ -225,7 +225,7 @@ async def _share_in_group(
     other way. Not for members-only or removed stories, blocked people or silenced servers."""
     if story is None or story.group_id is None or story.removed_at is not None:
         return
-    if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED):
+    if story.visibility not in SEEN_BY_ANYONE:
         return
     group = await session.get(Actor, story.group_id)
     if (
@@ -353,7 +353,7 @@ async def followed_here(session: AsyncSession, author: Actor) -> bool:
 async def _should_announce(
     session: AsyncSession, group: Actor, story: Story, author: Actor
 ) -> bool:
-    if story.visibility not in (Visibility.PUBLIC, Visibility.UNLISTED) or story.deleted_at:
+    if story.visibility not in SEEN_BY_ANYONE or story.deleted_at:
         return False
     if author.domain and await is_silenced(session, author.domain):
         return False  # a silenced server's posts are kept, never amplified
