@@ -1,4 +1,4 @@
-"""Create, Update and Delete of posts; Like and Announce of them, and their Undo.
+"""Create, Update and Delete of posts (reactions to them: reactions.py).
 
 A post addressed to a local group (by `audience`, `to`/`cc`, or a mention of the group, as
 Guppe groups work) becomes a story in that group, and the group announces it to its followers
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedcop.ap.checks import InboundActivity
@@ -50,7 +50,7 @@ async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
     async with ctx.db.begin() as session:
         if data.in_reply_to is not None:
             story = await store_comment(session, data, author)
-            await _share_in_group(session, story, author, as_received)
+            await share_in_group(session, story, author, as_received)
             return
         group = await _addressed_group(session, data)
         if group is not None and not await may_post(session, group, author):
@@ -62,7 +62,7 @@ async def on_create(ctx: HandlerContext, activity: InboundActivity) -> None:
             announce_id = await content_activities.announce(
                 session, group, story, author, as_received
             )
-            await _record_reaction(session, "Announce", announce_id, group, story.ap_id)
+            await record_reaction(session, "Announce", announce_id, group, story.ap_id)
 
 
 async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
@@ -80,8 +80,8 @@ async def on_update(ctx: HandlerContext, activity: InboundActivity) -> None:
         target.edited_at = utcnow()
         if isinstance(target, Story):
             target.title, target.summary = data.title, data.summary
-        await _share_in_group(
-            session, await _thread(session, target), author, _with_object(activity, document)
+        await share_in_group(
+            session, await story_of(session, target), author, _with_object(activity, document)
         )
 
 
@@ -93,8 +93,8 @@ async def delete_post(ctx: HandlerContext, activity: InboundActivity) -> None:
             raise IgnoredError(f"{activity.object_id} is not stored here")
         author = await _require_author(session, target, activity.actor)
         if target.deleted_at is None:
-            await _share_in_group(
-                session, await _thread(session, target), author, activity.document
+            await share_in_group(
+                session, await story_of(session, target), author, activity.document
             )
             await mark_deleted(session, target)
 
@@ -129,75 +129,8 @@ async def remove_everything_of(session: AsyncSession, author: Actor) -> None:
     for reaction in reactions.all():
         target = await find_post(session, reaction.object_ap_id)
         if target is not None:
-            _count(target, reaction.type, -1)
+            count_reaction(target, reaction.type, -1)
         await session.delete(reaction)
-
-
-async def on_like_or_announce(ctx: HandlerContext, activity: InboundActivity) -> None:
-    if activity.object_type is not None and activity.object_type not in CONTENT_TYPES:
-        # A Lemmy community announces its members' votes, moderation and the rest
-        # (`AnnouncableActivities`, https://github.com/LemmyNet/lemmy/blob/main/crates/apub/activities/src/activity_lists.rs):
-        # an embedded activity is not a post to count or fetch.
-        raise IgnoredError(f"{activity.type} of a {activity.object_type} is not used here")
-    actor = await ctx.actors.get(activity.actor)
-    announced = await _announced_unknown_post(ctx, activity, actor)
-    async with ctx.db.begin() as session:
-        target = await find_post(session, activity.object_id or "")
-        if target is None and announced is not None:
-            author = await session.get(Actor, announced[1].id)
-            assert author is not None
-            group = actor if actor.type == ActorType.GROUP else None
-            target = await store_story(session, announced[0], author, group)
-        if target is None or target.deleted_at is not None:
-            raise IgnoredError(f"{activity.object_id} is not a post here")
-        new = await _record_reaction(session, activity.type, activity.id, actor, target.ap_id)
-        if new and activity.type == "Like":
-            await _share_in_group(session, await _thread(session, target), actor, activity.document)
-
-
-async def _announced_unknown_post(
-    ctx: HandlerContext, activity: InboundActivity, announcer: Actor
-) -> tuple[RemoteContent, Actor] | None:
-    """A boost, by someone followed here, of a top-level post we lack: fetched from its own
-    server (an embedded copy is not trusted, only the announcer signed it) for timelines."""
-    if activity.type != "Announce":
-        return None
-    async with ctx.db() as session:
-        if await find_post(session, activity.object_id or "") is not None:
-            return None
-        if not await followed_here(session, announcer):
-            return None
-    data = parse_post(await ctx.actors.fetch_object(activity.object_id or ""))
-    if data.in_reply_to is not None:
-        return None  # replies are threaded where they belong, not collected from boosts
-    return data, await ctx.actors.get(data.author)
-
-
-async def undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> bool:
-    """Undo of a Like or Announce, by the reaction's id or its embedded copy."""
-    async with ctx.db.begin() as session:
-        reaction = await session.scalar(
-            select(Reaction).where(Reaction.ap_id == activity.object_id)
-        )
-        if reaction is None:
-            return False
-        actor = await session.get(Actor, reaction.actor_id)
-        if actor is None or actor.ap_id != activity.actor:
-            raise RejectedError("only its author may undo a reaction")
-        await session.execute(delete(Reaction).where(Reaction.id == reaction.id))
-        target = await find_post(session, reaction.object_ap_id)
-        if target is not None:
-            _count(target, reaction.type, -1)
-            if reaction.type == "Like":
-                await _share_in_group(
-                    session, await _thread(session, target), actor, activity.document
-                )
-        return True
-
-
-async def on_undo_reaction(ctx: HandlerContext, activity: InboundActivity) -> None:
-    if not await undo_reaction(ctx, activity):
-        raise IgnoredError("no such reaction (already undone?)")
 
 
 # -- the group shares -------------------------------------------------------------------------
@@ -217,7 +150,7 @@ async def _learn_followers_software(ctx: HandlerContext, data: RemoteContent) ->
         await software.learn_follower_software(ctx.db, ctx.actors, group)
 
 
-async def _share_in_group(
+async def share_in_group(
     session: AsyncSession, story: Story | None, actor: Actor, activity: dict[str, Any]
 ) -> None:
     """FEP-1b12: a member's reply, edit, deletion, like (or its undo) in a thread the group
@@ -246,7 +179,8 @@ async def _local_group_of(session: AsyncSession, story: Story) -> Actor | None:
     return group if group is not None and group.local else None
 
 
-async def _thread(session: AsyncSession, post: Story | Comment) -> Story | None:
+async def story_of(session: AsyncSession, post: Story | Comment) -> Story | None:
+    """The story a stored post belongs to: itself, or a comment's thread."""
     return post if isinstance(post, Story) else await session.get(Story, post.story_id)
 
 
@@ -304,7 +238,7 @@ async def store_comment(session: AsyncSession, data: RemoteContent, author: Acto
     return story
 
 
-async def _record_reaction(
+async def record_reaction(
     session: AsyncSession, kind: str, ap_id: str, actor: Actor, object_ap_id: str
 ) -> bool:
     """Count a reaction once per actor, type and object; False if it was counted already."""
@@ -320,7 +254,7 @@ async def _record_reaction(
     session.add(Reaction(ap_id=ap_id, type=kind, actor_id=actor.id, object_ap_id=object_ap_id))
     target = await find_post(session, object_ap_id)
     if target is not None:
-        _count(target, kind, +1)
+        count_reaction(target, kind, +1)
     return True
 
 
@@ -394,7 +328,8 @@ def parse_post(document: Any) -> RemoteContent:
         raise RejectedError(str(exc)) from exc
 
 
-def _count(target: Story | Comment, kind: str, delta: int) -> None:
+def count_reaction(target: Story | Comment, kind: str, delta: int) -> None:
+    """Keep a post's like (or a story's share) count in step with its reactions."""
     if kind == "Like":
         target.like_count = max(0, target.like_count + delta)
     elif isinstance(target, Story):
@@ -404,6 +339,3 @@ def _count(target: Story | Comment, kind: str, delta: int) -> None:
 def register(table: DispatchTable) -> None:
     table.on("Create", *_CONTENT)(on_create)
     table.on("Update", *_CONTENT)(on_update)
-    table.on("Like", None, *_CONTENT)(on_like_or_announce)
-    table.on("Announce", None, *_CONTENT)(on_like_or_announce)
-    table.on("Undo", "Like", "Announce")(on_undo_reaction)

@@ -10,7 +10,7 @@ from fedcop.ap.checks import InboundActivity
 from fedcop.federation import follows
 from fedcop.federation.dispatch import DispatchTable, HandlerContext, IgnoredError, RejectedError
 from fedcop.federation.groups import is_blocked
-from fedcop.federation.handlers import content
+from fedcop.federation.handlers import reactions
 from fedcop.models import Actor, ActorType, Follow, FollowState
 
 
@@ -98,7 +98,7 @@ async def on_undo_follow(ctx: HandlerContext, activity: InboundActivity) -> None
 
 async def on_undo_by_id(ctx: HandlerContext, activity: InboundActivity) -> None:
     """Undo naming only an id: a Like or Announce we stored, else a follow."""
-    if not await content.undo_reaction(ctx, activity):
+    if not await reactions.undo_reaction(ctx, activity):
         await on_undo_follow(ctx, activity)
 
 
