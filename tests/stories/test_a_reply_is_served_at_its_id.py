@@ -9,14 +9,14 @@ from sqlalchemy import update
 from fedcop.ap.context import PUBLIC
 from fedcop.federation.client import is_activitystreams_type
 from fedcop.models import Comment, Story
-from fedcop.services import comments, follows
+from fedcop.services import comments
 from fedcop.services import stories as story_services
 from fedcop.services.actors import create_person
 from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, follow_activity, post_signed
-from tests.support.stories import AS2, GROUP, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, join_approved, publish
 
 CONVENOR = "https://home.test/users/convenor"
 BOB = "https://home.test/users/bob"
@@ -81,9 +81,7 @@ async def test_a_reply_in_a_members_only_thread_is_for_members_only(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     await community(home, visibility="private")
-    await follow_group(net, home, peer)  # asks to join
-    [request] = await follows.pending(home.db)
-    await follows.decide(home.db, request.id, approve=True)
+    await join_approved(net, home, peer)  # asks to join, and is let in
     story = await publish(home, visibility="members")
     reply = await comments.comment(home.db, home.urls, "convenor", story.ap_id, "Ward notes")
     outsider = net.add_peer(FakePeer("outsider.test"))
@@ -132,9 +130,7 @@ async def test_a_deleted_members_only_thread_is_not_even_known_outside(
 ) -> None:
     """A 410 says something was there: only those who could see it learn that it is gone."""
     await community(home, visibility="private")
-    await follow_group(net, home, peer)
-    [request] = await follows.pending(home.db)
-    await follows.decide(home.db, request.id, approve=True)
+    await join_approved(net, home, peer)  # asks to join, and is let in
     story = await publish(home, visibility="members")
     reply = await comments.comment(home.db, home.urls, "convenor", story.ap_id, "Ward notes")
     await story_services.delete(home.db, home.urls, story.ap_id, by="convenor")

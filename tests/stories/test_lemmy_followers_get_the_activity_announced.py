@@ -51,6 +51,16 @@ def followers(net: InProcessNetwork) -> dict[str, FakePeer]:
     return servers
 
 
+async def _community_with_a_lemmy_member(
+    net: InProcessNetwork, home: AppState, followers: dict[str, FakePeer]
+) -> FakePeer:
+    """The group, a member on a Lemmy server, and the Lemmy and Mastodon followers."""
+    await community(home)
+    member = net.add_peer(FakePeer("member.test", software="lemmy"))
+    await _join(net, home, member, followers["lemmy"], followers["mastodon"])
+    return member
+
+
 async def _listed_in_outboxes(home: AppState, activity_id: str) -> list[str]:
     """The public outbox rows that carry `activity_id` (wrapped or not)."""
     async with home.db() as session:
@@ -126,10 +136,8 @@ async def test_nodeinfo_is_asked_once_and_remembered(
 async def test_edits_likes_replies_and_deletion_reach_lemmy_wrapped_and_mastodon_sees_no_flood(
     home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
 ) -> None:
-    await community(home)
-    member = net.add_peer(FakePeer("member.test", software="lemmy"))
+    member = await _community_with_a_lemmy_member(net, home, followers)
     lemmy, mastodon = followers["lemmy"], followers["mastodon"]
-    await _join(net, home, member, lemmy, mastodon)
     page = _page(member)
     await post_signed(net, member, f"{GROUP}/inbox", create_activity(member, page))
     await build_workers(home).run_until_idle()
@@ -240,13 +248,11 @@ async def test_a_new_moderator_is_announced_to_lemmy_as_the_owners_add(
     assert _announced(followers["mastodon"]) == [story.ap_id]  # no Add: Mastodon has no use
 
 
-async def test_a_moderators_removal_reaches_lemmy_as_a_delete_with_a_reason(
+async def test_a_moderators_removal_reaches_lemmy_as_a_delete_without_the_reason(
     home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
 ) -> None:
-    await community(home)
-    member = net.add_peer(FakePeer("member.test", software="lemmy"))
+    member = await _community_with_a_lemmy_member(net, home, followers)
     lemmy, mastodon = followers["lemmy"], followers["mastodon"]
-    await _join(net, home, member, lemmy, mastodon)
     page = _page(member)
     await post_signed(net, member, f"{GROUP}/inbox", create_activity(member, page))
     await build_workers(home).run_until_idle()
@@ -269,10 +275,8 @@ async def test_a_moderators_removal_reaches_lemmy_as_a_delete_with_a_reason(
 async def test_a_ban_reaches_lemmy_as_the_moderators_block_and_others_as_the_groups(
     home: AppState, net: InProcessNetwork, followers: dict[str, FakePeer]
 ) -> None:
-    await community(home)
-    member = net.add_peer(FakePeer("member.test", software="lemmy"))
+    member = await _community_with_a_lemmy_member(net, home, followers)
     lemmy, mastodon = followers["lemmy"], followers["mastodon"]
-    await _join(net, home, member, lemmy, mastodon)
     await publish(home)  # the group learns what its followers run when it announces
 
     await moderation.block_from_group(

@@ -6,12 +6,10 @@ import httpx
 import pytest
 
 from fedcop.errors import ValidationError
-from fedcop.services import follows as follow_services
 from fedcop.web.state import AppState
-from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer
-from tests.support.stories import AS2, GROUP, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, join_approved, publish
 
 
 async def _get(net: InProcessNetwork, url: str, signer: FakePeer | None = None) -> httpx.Response:
@@ -30,10 +28,7 @@ async def test_members_only_story_is_invisible_outside_and_visible_inside(
     home: AppState, net: InProcessNetwork, peer: FakePeer, outsider: FakePeer
 ) -> None:
     await community(home, visibility="private")
-    await follow_group(net, home, peer)  # asks to join
-    [request] = await follow_services.pending(home.db)
-    await follow_services.decide(home.db, request.id, approve=True)
-    await build_workers(home).run_until_idle()
+    await join_approved(net, home, peer)  # asks to join, and is let in
     story = await publish(home, visibility="members")
 
     # the member got the story straight from its author, in its own inbox, never via a group boost
@@ -68,10 +63,7 @@ async def test_a_private_group_names_its_moderators_to_members_only(
     home: AppState, net: InProcessNetwork, peer: FakePeer, outsider: FakePeer
 ) -> None:
     await community(home, visibility="private")
-    await follow_group(net, home, peer)
-    [request] = await follow_services.pending(home.db)
-    await follow_services.decide(home.db, request.id, approve=True)
-    await build_workers(home).run_until_idle()
+    await join_approved(net, home, peer)  # asks to join, and is let in
     convenor = "https://home.test/users/convenor"
 
     for signer in (None, outsider):  # how many, never who

@@ -22,7 +22,7 @@ from fedcop.web.state import AppState
 from fedcop.worker import build_workers
 from tests.support.network import InProcessNetwork
 from tests.support.peers import FakePeer, create_activity, post_signed
-from tests.support.stories import AS2, GROUP, community, follow_group, publish
+from tests.support.stories import AS2, GROUP, community, follow_group, join_approved, publish
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 INBOX = "https://home.test/inbox"
@@ -117,9 +117,7 @@ async def test_in_a_members_only_thread_a_reply_to_the_group_is_kept(
     home: AppState, net: InProcessNetwork, peer: FakePeer
 ) -> None:
     await community(home, visibility="approval")
-    await follow_group(net, home, peer)  # asks to join
-    [request] = await follows.pending(home.db)
-    await follows.decide(home.db, request.id, approve=True)
+    await join_approved(net, home, peer)  # asks to join, and is let in
     story = await publish(home, visibility="members")
     to_the_group = _note(peer, 1, [GROUP], [CONVENOR], inReplyTo=story.ap_id)
     to_its_followers = _note(peer, 2, [f"{GROUP}/followers"], [], inReplyTo=story.ap_id)

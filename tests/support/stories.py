@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from fedcop.models import Story
-from fedcop.services import stories
+from fedcop.services import follows, stories
 from fedcop.services.actors import create_group, create_person
 from fedcop.services.stories import StoryDraft
 from fedcop.web.state import AppState
@@ -25,6 +25,14 @@ async def community(state: AppState, visibility: str = "open") -> None:
 async def follow_group(net: httpx.AsyncBaseTransport, state: AppState, peer: FakePeer) -> None:
     response = await post_signed(net, peer, f"{GROUP}/inbox", follow_activity(peer, GROUP))
     assert response.status_code == 202
+    await build_workers(state).run_until_idle()
+
+
+async def join_approved(net: httpx.AsyncBaseTransport, state: AppState, peer: FakePeer) -> None:
+    """`peer` asks to join a group that approves its members, and the owner approves it."""
+    await follow_group(net, state, peer)
+    [request] = await follows.pending(state.db)
+    await follows.decide(state.db, request.id, approve=True)
     await build_workers(state).run_until_idle()
 
 
